@@ -1,0 +1,1 @@
+"""Application wiring: settings, CLI, Telegram application, scheduler and outbox sender."""

@@ -1,0 +1,1 @@
+"""Subcommands of the `buurtstem` CLI, one module each."""

@@ -1,0 +1,109 @@
+"""The one settings object: every configurable value, its default and its help text."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_PSEUDONYM_KEY = "buurtstem-development-key-change-me"
+
+
+class Settings(BaseSettings):
+    """buurtstem's configuration, read from BUURTSTEM_* environment variables and `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BUURTSTEM_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    database_url: str = Field(
+        default="sqlite:///buurtstem.db",
+        description="SQLAlchemy database URL: a SQLite file (default, in the working directory) "
+        "or postgresql+psycopg://user:pass@host/db.",
+    )
+    timezone: str = Field(
+        default="Europe/Amsterdam",
+        description="Time zone for rounds, reminders and digest schedules.",
+    )
+    pseudonym_key: str = Field(
+        default=DEFAULT_PSEUDONYM_KEY,
+        description="Secret key for the keyed pseudonyms (HMAC) that replace Telegram ids. "
+        "Set a long random value in production and never change it afterwards.",
+    )
+    token: str | None = Field(
+        default=None,
+        description="Telegram bot token from @BotFather. Without it, the first README command "
+        "starts the local sandbox instead of the real bot.",
+    )
+    api_base_url: str = Field(
+        default="https://api.telegram.org",
+        description="Base URL of the Bot API server (Telegram's, a self-hosted one, or the "
+        "buurtstem emulator).",
+    )
+    admin_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Telegram user ids of programme staff allowed to use /rounds, comma separated.",
+    )
+    min_cell_size: int = Field(
+        default=10,
+        ge=5,
+        description="Smallest number of respondents for which a figure is shown (never below 5).",
+    )
+    survey_file: str | None = Field(
+        default=None,
+        description="Survey definition file to offer when no round is open (default: the shipped "
+        "Buurtpeiling).",
+    )
+    webhook_url: str | None = Field(
+        default=None, description="Public HTTPS URL that Telegram posts updates to (webhook mode)."
+    )
+    webhook_listen: str = Field(default="127.0.0.1", description="Address the webhook server binds.")
+    webhook_port: int = Field(default=8443, description="Port the webhook server listens on.")
+    webhook_secret: str | None = Field(
+        default=None,
+        description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token; requests "
+        "without it are refused.",
+    )
+    metrics_port: int | None = Field(
+        default=None, description="Port for /health and /metrics (off when unset)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as plain text or JSON lines."
+    )
+    log_level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ...).")
+    retention_days: int = Field(
+        default=730,
+        ge=1,
+        description="Days after which free-text answers and inactive residents' data are erased.",
+    )
+    outbox_rate: float = Field(
+        default=30.0, gt=0, description="Messages per second the outbox sender sends at most."
+    )
+    sandbox_port: int = Field(default=8080, description="Port of the sandbox web page.")
+    sandbox_dir: str = Field(
+        default="sandbox-data", description="Folder for the sandbox's SQLite database and files."
+    )
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        """Accept "1,2,3" as well as a JSON list."""
+        if isinstance(value, int):
+            return [value]
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return value
+            return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once)."""
+    return Settings()

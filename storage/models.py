@@ -1,0 +1,283 @@
+"""SQLAlchemy 2 typed ORM models: the whole schema of buurtstem.
+
+Privacy by design: a resident is known only by a keyed pseudonym (HMAC of the Telegram id).
+The chat id needed to write back lives apart in `resident_chats`, and is deleted on /forget.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with JSON as the type for dict/list columns."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
+
+
+class Resident(Base):
+    """A resident who consented, known only by a keyed pseudonym."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
+    language: Mapped[str | None] = mapped_column(String(8))
+    # telegram | detected | chosen: the resident's own choice always wins.
+    language_source: Mapped[str | None] = mapped_column(String(16))
+    language_switch_offered: Mapped[bool] = mapped_column(Boolean, default=False)
+    area_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    neighbourhood_code: Mapped[str | None] = mapped_column(String(64))
+    consented_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+    unreachable_at: Mapped[datetime | None]
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    # Onboarding and command state outside a survey (e.g. waiting for a postcode), plain JSON.
+    flow: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+    chat: Mapped[ResidentChat | None] = relationship(
+        back_populates="resident", cascade="all, delete-orphan", uselist=False
+    )
+
+
+class ResidentChat(Base):
+    """Where the bot may write back to a resident: kept apart, deleted on /forget."""
+
+    __tablename__ = "resident_chats"
+
+    resident_id: Mapped[int] = mapped_column(
+        ForeignKey("residents.id", ondelete="CASCADE"), primary_key=True
+    )
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+
+    resident: Mapped[Resident] = relationship(back_populates="chat")
+
+
+class SurveyVersion(Base):
+    """A published survey version: immutable once stored (same id+version, same content)."""
+
+    __tablename__ = "survey_versions"
+    __table_args__ = (UniqueConstraint("survey_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Round(Base):
+    """A survey version offered in some focus areas between two moments."""
+
+    __tablename__ = "rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    survey_version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
+    # None means all focus areas.
+    area_codes: Mapped[list[Any] | None] = mapped_column(JSON)
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    reminder_after_days: Mapped[int | None] = mapped_column(Integer)
+    max_reminders: Mapped[int] = mapped_column(Integer, default=1)
+    # scheduled | open | closed
+    status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    opened_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    survey_version: Mapped[SurveyVersion] = relationship()
+
+
+class Response(Base):
+    """One resident's answering of one round (or of the default survey when round_id is null)."""
+
+    __tablename__ = "responses"
+    __table_args__ = (
+        UniqueConstraint("round_id", "resident_id"),
+        Index("ix_responses_round_area", "round_id", "area_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id"))
+    survey_version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("residents.id", ondelete="CASCADE"), index=True
+    )
+    # A per-round pseudonym for exports; never a Telegram id.
+    response_key: Mapped[str] = mapped_column(String(32), unique=True)
+    area_code: Mapped[str] = mapped_column(String(64))
+    neighbourhood_code: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    # started | completed | closed (round closed before completion)
+    status: Mapped[str] = mapped_column(String(16), default="started")
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Message that shows the current question, so it can be edited into a record.
+    question_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="response", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Answer(Base):
+    """One answer to one question, committed on its own."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("response_id", "question_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
+    question_id: Mapped[str] = mapped_column(String(64))
+    item_code: Mapped[str | None] = mapped_column(String(64))
+    # JSON: int for grades, str option id, list of option ids, str for free text.
+    value: Mapped[Any] = mapped_column(JSON)
+    # Detected language of a free-text answer ("unknown" when undecided), else null.
+    text_language: Mapped[str | None] = mapped_column(String(8))
+    answered_at: Mapped[datetime]
+
+    response: Mapped[Response] = relationship(back_populates="answers")
+
+
+class ProcessedUpdate(Base):
+    """Telegram update ids already handled: updates arrive at least once, we act once."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OutboxMessage(Base):
+    """A message the bot sends on its own initiative, written in the deciding transaction."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # invitation | reminder | digest | round_closed | ...
+    kind: Mapped[str] = mapped_column(String(32))
+    # Makes the decision idempotent: the same invitation is never queued twice.
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    is_group: Mapped[bool] = mapped_column(Boolean, default=False)
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("residents.id", ondelete="CASCADE"), index=True
+    )
+    alliance_id: Mapped[int | None] = mapped_column(ForeignKey("alliances.id", ondelete="SET NULL"))
+    # Bot API method (sendMessage, sendPhoto, sendDocument) and its parameters.
+    method: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    file_data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # pending | sending | sent | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Alliance(Base):
+    """A focus area's alliance group chat, linked with a one-time code."""
+
+    __tablename__ = "alliances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(64), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    title: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="nl")
+    # weekly | biweekly | monthly, with weekday and local time.
+    schedule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    linked_at: Mapped[datetime]
+
+
+class AllianceCode(Base):
+    """A one-time link code (stored hashed) for an area, valid for 7 days."""
+
+    __tablename__ = "alliance_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    area_code: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LinkAttempt(Base):
+    """Failed /koppel attempts per chat, to slow down guessing."""
+
+    __tablename__ = "link_attempts"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]
+
+
+class DigestSent(Base):
+    """A digest decided for an alliance and the period it covers: never twice."""
+
+    __tablename__ = "digests_sent"
+    __table_args__ = (UniqueConstraint("alliance_id", "kind", "period_end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alliance_id: Mapped[int] = mapped_column(ForeignKey("alliances.id", ondelete="CASCADE"))
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id"))
+    # scheduled | final | on_demand
+    kind: Mapped[str] = mapped_column(String(16))
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    created_at: Mapped[datetime]

@@ -1,0 +1,18 @@
+"""Keyed pseudonyms: a Telegram id never reaches the database or a log line as itself."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def pseudonym(key: str, telegram_id: int, purpose: str = "resident") -> str:
+    """HMAC-SHA256 of the id under the secret key, hex; `purpose` keeps uses unlinkable."""
+    message = f"{purpose}:{telegram_id}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def short_pseudonym(key: str, value: str, purpose: str, length: int = 16) -> str:
+    """A shorter keyed hash, e.g. a per-round response key for exports."""
+    message = f"{purpose}:{value}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:length]

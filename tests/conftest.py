@@ -1,0 +1,86 @@
+"""Shared fixtures: databases (SQLite and a real PostgreSQL), a test clock, settings."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.clock import FakeClock
+from storage.db import Database, normalise_url
+from storage.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("BUURTSTEM_TEST_POSTGRES_URL")
+REQUIRE_POSTGRES = os.environ.get("BUURTSTEM_REQUIRE_POSTGRES") == "1"
+TEST_KEY = "test-pseudonym-key"
+
+
+def _postgres_or_skip() -> str:
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("BUURTSTEM_REQUIRE_POSTGRES=1 but BUURTSTEM_TEST_POSTGRES_URL is not set")
+        pytest.skip("no PostgreSQL (run ./test through .ci/run, or set BUURTSTEM_TEST_POSTGRES_URL)")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the test server; dropped afterwards."""
+    server = normalise_url(_postgres_or_skip())
+    name = "bt_" + uuid.uuid4().hex[:12]
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """An empty SQLite file database."""
+    return f"sqlite:///{tmp_path / 'buurtstem.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """An empty database URL, once for SQLite and once for PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated database (SQLite and PostgreSQL)."""
+    upgrade(database_url)
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> Iterator[Database]:
+    """A migrated SQLite database only (for tests where the backend does not matter)."""
+    upgrade(sqlite_url)
+    database = Database(sqlite_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock the test controls, starting Monday 2 November 2026 09:00 UTC."""
+    return FakeClock()
