@@ -1,0 +1,1 @@
+"""Message catalogues per language, and resident language detection."""
