@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL that Telegram posts updates to (webhook mode)."
     )
-    webhook_listen: str = Field(default="127.0.0.1", description="Address the webhook server binds.")
+    webhook_listen: str = Field(
+        default="127.0.0.1", description="Address the webhook server binds."
+    )
     webhook_port: int = Field(default=8443, description="Port the webhook server listens on.")
     webhook_secret: str | None = Field(
         default=None,

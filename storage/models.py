@@ -7,7 +7,7 @@ The chat id needed to write back lives apart in `resident_chats`, and is deleted
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -50,7 +50,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     """Declarative base with JSON as the type for dict/list columns."""
 
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        datetime: UTCDateTime,
+    }
 
 
 class Resident(Base):
@@ -125,6 +129,8 @@ class Round(Base):
     max_reminders: Mapped[int] = mapped_column(Integer, default=1)
     # scheduled | open | closed
     status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    # The standing round of the default survey, offered while no published round is open.
+    standing: Mapped[bool] = mapped_column(Boolean, default=False)
     opened_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

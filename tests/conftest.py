@@ -23,7 +23,9 @@ def _postgres_or_skip() -> str:
     if not POSTGRES_URL:
         if REQUIRE_POSTGRES:
             pytest.fail("BUURTSTEM_REQUIRE_POSTGRES=1 but BUURTSTEM_TEST_POSTGRES_URL is not set")
-        pytest.skip("no PostgreSQL (run ./test through .ci/run, or set BUURTSTEM_TEST_POSTGRES_URL)")
+        pytest.skip(
+            "no PostgreSQL (run ./test through .ci/run, or set BUURTSTEM_TEST_POSTGRES_URL)"
+        )
     return POSTGRES_URL
 
 

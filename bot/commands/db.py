@@ -23,7 +23,9 @@ def upgrade_command(database_url: str | None, revision: str) -> None:
     try:
         upgrade(settings.database_url, revision)
     except Exception as exc:  # a bad URL or unreachable server: one clear line, no traceback
-        raise click.ClickException(f"could not upgrade {_safe(settings.database_url)}: {exc}") from exc
+        raise click.ClickException(
+            f"could not upgrade {_safe(settings.database_url)}: {exc}"
+        ) from exc
     click.echo(f"Database {_safe(settings.database_url)} is at revision {revision}.")
 
 

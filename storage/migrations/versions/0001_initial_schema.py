@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 09:49:09.123260
+Create Date: 2026-11-28 09:52:23.486726
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 
 
 
@@ -139,6 +140,7 @@ def upgrade() -> None:
     sa.Column('reminder_after_days', sa.Integer(), nullable=True),
     sa.Column('max_reminders', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('standing', sa.Boolean(), nullable=False),
     sa.Column('opened_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,97 @@
+"""Residents, their chats, processed updates and erasure: every SQL statement about them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from storage.models import OutboxMessage, ProcessedUpdate, Resident, ResidentChat, Response
+
+
+def claim_update(session: Session, update_id: int, now: datetime) -> bool:
+    """Record that `update_id` is being handled; False when it was handled before.
+
+    Called in the same transaction as the change the update causes, so a repeat of the update
+    (Telegram delivers at least once) changes nothing, and a crash before commit loses nothing.
+    """
+    values = {"update_id": update_id, "processed_at": now}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = pg_insert(ProcessedUpdate).values(values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite_insert(ProcessedUpdate).values(values).on_conflict_do_nothing()
+    result = session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+def purge_processed_updates(session: Session, before: datetime) -> int:
+    """Forget update ids older than `before` (Telegram does not redeliver after a day)."""
+    result = session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def find_resident(session: Session, pseudonym: str, *, lock: bool = False) -> Resident | None:
+    """The resident with this pseudonym; `lock` takes a row lock (PostgreSQL) for updating."""
+    stmt = select(Resident).where(Resident.pseudonym == pseudonym)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def create_resident(
+    session: Session,
+    *,
+    pseudonym: str,
+    chat_id: int,
+    language: str,
+    language_source: str,
+    now: datetime,
+) -> Resident:
+    """Store a resident at the moment of consent, with the chat to write back to."""
+    resident = Resident(
+        pseudonym=pseudonym,
+        language=language,
+        language_source=language_source,
+        language_switch_offered=False,
+        consented_at=now,
+        created_at=now,
+        last_seen_at=now,
+        flow={},
+    )
+    resident.chat = ResidentChat(chat_id=chat_id)
+    session.add(resident)
+    session.flush()
+    return resident
+
+
+def set_flow(resident: Resident, **changes: Any) -> None:
+    """Update the resident's flow state (a new dict, so SQLAlchemy sees the change)."""
+    flow = dict(resident.flow or {})
+    for key, value in changes.items():
+        if value is None:
+            flow.pop(key, None)
+        else:
+            flow[key] = value
+    resident.flow = flow
+
+
+def chat_id_of(session: Session, resident_id: int) -> int | None:
+    """Where to write to this resident, if anywhere."""
+    return session.scalar(
+        select(ResidentChat.chat_id).where(ResidentChat.resident_id == resident_id)
+    )
+
+
+def forget_resident(session: Session, resident: Resident) -> None:
+    """Erase everything stored about a resident: answers, responses, chat, queued messages."""
+    session.execute(delete(OutboxMessage).where(OutboxMessage.resident_id == resident.id))
+    # Answers go with their responses (ON DELETE CASCADE, and the ORM cascade below).
+    for response in session.scalars(select(Response).where(Response.resident_id == resident.id)):
+        session.delete(response)
+    session.delete(resident)
+    session.flush()
