@@ -1,0 +1,1 @@
+"""Survey definitions: schema, YAML loader and validator, skip logic, the engine, the preview."""
