@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from pathlib import Path
 
@@ -122,9 +123,8 @@ def test_postcode_shapes_find_the_neighbourhood(areas: Areas, text: str) -> None
     assert result.pc4 == "3563"
     assert result.area.code == "utrecht-overvecht"
     assert result.neighbourhood.code == "overvecht-noord"
-    # The letters and house number are dropped, not kept anywhere in the result.
-    assert "AB" not in repr(result).upper().replace("AMBIGUOUS", "")
-    assert "12" not in repr(result).replace("3562", "")
+    # The letters and house number are dropped: the result holds nothing but these.
+    assert [field.name for field in dataclasses.fields(result)] == ["area", "neighbourhood", "pc4"]
 
 
 def test_shared_pc4_within_an_area_is_ambiguous(areas: Areas) -> None:
