@@ -261,6 +261,7 @@ class LanguageDetector:
         min_letters: int = 10,
         ngram_weight: float = 0.35,
         ngram_cap: float = 3.0,
+        word_lists: Mapping[str, Mapping[str, str]] | None = None,
         others: Sequence[str] = DEFAULT_OTHERS,
         other_margin: float = 3.0,
     ) -> None:
@@ -284,11 +285,16 @@ class LanguageDetector:
         )
         self._ngram_langs, self._logs = _profiles(tuple(sorted({*self.offered, *self._others})))
         self._others = tuple(lang for lang in self._others if lang in self._ngram_langs)
+        # Residents repeat the same words; their n-gram fit is worth remembering.
+        self._word_fit = lru_cache(maxsize=8192)(self._fit)
         self._words: dict[str, dict[str, float]] = {}
-        for lang in self.offered:
-            for tier, text in _WORDS.get(lang, {}).items():
-                for word in text.split():
-                    self._words.setdefault(word, {})[lang] = _TIER_WEIGHT[tier]
+        for lists in (_WORDS, word_lists or {}):
+            for lang, tiers in lists.items():
+                if lang not in self.offered:
+                    continue
+                for tier, text in tiers.items():
+                    for word in text.split():
+                        self._words.setdefault(fold(word), {})[lang] = _TIER_WEIGHT[tier]
 
     @staticmethod
     def _place_set(names: Iterable[str]) -> frozenset[tuple[str, ...]]:
@@ -366,29 +372,45 @@ class LanguageDetector:
         if len(candidates) == 1:
             return Detection(candidates[0], 0.99, f"{script} script", len(words))
         scores = {lang: self.log_prior[lang] for lang in candidates}
-        for lang, value in self._ngram_scores([_lower(w) for w in words], candidates).items():
+        for lang, value in self._ngram_scores(
+            [_lower(w) for w in words], candidates, script
+        ).items():
             scores[lang] += value
         return self._decide(scores, words, len(letters), evidence=set(), reason="ngrams")
 
-    def _ngram_scores(self, words: Iterable[str], languages: Sequence[str]) -> dict[str, float]:
+    def _fit(self, word: str) -> tuple[float, ...]:
+        """Log-likelihood of one word under each profile, in `_ngram_langs` order."""
+        rows = [row for row in map(self._logs.get, _ngrams(word)) if row is not None]
+        if not rows:
+            return (0.0,) * len(self._ngram_langs)
+        return tuple(sum(column) for column in zip(*rows, strict=True))
+
+    def _ngram_scores(
+        self, words: Iterable[str], languages: Sequence[str], script: str = "latin"
+    ) -> dict[str, float]:
         """Per language, how much worse its n-gram fit is than the best one (0 for the best)."""
-        index = {lang: i for i, lang in enumerate(self._ngram_langs)}
+        index = {
+            lang: i
+            for i, lang in enumerate(self._ngram_langs)
+            if SCRIPT_OF.get(lang, "latin") == script
+        }
         usable = [lang for lang in languages if lang in index]
         out = dict.fromkeys(languages, 0.0)
         if len(usable) < 2:
             return out
         for word in words:
-            totals = dict.fromkeys(usable, 0.0)
-            for gram in _ngrams(word):
-                row = self._logs.get(gram)
-                if row is not None:
-                    for lang in usable:
-                        totals[lang] += row[index[lang]]
+            sums = self._word_fit(word)
+            totals = {lang: sums[index[lang]] for lang in usable}
             best = max(totals.values())
             for lang in usable:
                 # Scaled and capped per word: the n-grams of one word are far from
                 # independent, and one odd word must not outvote the word lists.
                 out[lang] += max(self.ngram_weight * (totals[lang] - best), -self.ngram_cap)
+        # A language without a profile gets the weakest fit: only its own words can make it win.
+        worst = min(out[lang] for lang in usable)
+        for lang in languages:
+            if lang not in index:
+                out[lang] = worst
         return out
 
     def _latin_text(self, words: list[str], bonus: dict[str, float]) -> Detection:
@@ -429,15 +451,10 @@ class LanguageDetector:
             guard_words.append(lowered)
             if not hits:  # a listed word is better evidence than its letters
                 ngram_words.append(lowered)
-        fits = self._ngram_scores(ngram_words, self._latin)
+        # Latin-script Arabic has no Latin n-gram profile: scored like a language without one.
+        fits = self._ngram_scores(ngram_words, candidates)
         for lang, value in fits.items():
             scores[lang] += value
-        # Latin-script Arabic has no n-gram profile: give it the weakest Latin language's
-        # n-gram fit, so only its own words can make it win.
-        worst = min(fits.values(), default=0.0)
-        for lang in candidates:
-            if lang not in fits:
-                scores[lang] += worst
         n_letters = sum(ch.isalpha() for word in ngram_words for ch in word)
         detection = self._decide(scores, words, n_letters, evidence, reason="words+ngrams")
         if detection.language in self._latin and self._others:
@@ -448,8 +465,8 @@ class LanguageDetector:
 
     def _other_language(self, best: str, words: list[str], evidence: set[str]) -> str | None:
         """A language buurtstem does not offer that fits `words` clearly better than `best`."""
-        if best in evidence and len(words) < 3:
-            return None
+        if (best in evidence and len(words) < 3) or best not in self._ngram_langs:
+            return None  # too little to compare, or nothing to compare with
         fits = self._ngram_scores(words, [best, *self._others])
         other = max(self._others, key=lambda lang: (fits[lang], lang))
         margin = fits[other] - fits[best]

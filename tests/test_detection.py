@@ -289,3 +289,14 @@ def test_no_switch_to_arabic_script_for_arabic_in_latin_letters(
         )
         == "ar"
     )
+
+
+def test_a_new_language_needs_only_a_word_list() -> None:
+    # Papiamento has no langdetect profile: its own words decide, other letters count against.
+    detector = LanguageDetector(
+        ["nl", "pap"], word_lists={"pap": {"strong": "bon dia mi ta bo nos danki", "weak": "aki"}}
+    )
+    assert detector.detect("Bon dia, mi ta biba aki").language == "pap"
+    assert detector.detect("de straat is vies").language == "nl"
+    with pytest.raises(KeyError):
+        LanguageDetector(["nl", "pap"], word_lists={"pap": {"sterk": "danki"}})
