@@ -230,8 +230,8 @@ class UserHandle:
         await self.harness.deliver(update)
 
     def _own_last(self, chat_id: int) -> StoredMessage:
-        mine = [m for m in self.emulator.messages(chat_id) if m.sender_id == self.id]
-        return mine[-1]
+        messages = self.emulator.messages_by_chat[chat_id].values()
+        return next(m for m in reversed(messages) if m.sender_id == self.id and not m.from_bot)
 
     async def send(self, text: str, *, reply_to: StoredMessage | None = None) -> StoredMessage:
         """Write a text message to the bot; returns after the bot handled it."""
@@ -301,10 +301,11 @@ class UserHandle:
 
     def last_message(self) -> StoredMessage:
         """The newest bot message in the private chat (AssertionError if there is none)."""
-        messages = self.messages()
-        if not messages:
-            raise AssertionError(f"the bot sent nothing to {self.user.first_name}")
-        return messages[-1]
+        messages = self.emulator.messages_by_chat.get(self.chat_id, {}).values()
+        for message in reversed(messages):
+            if message.from_bot and not message.deleted:
+                return message
+        raise AssertionError(f"the bot sent nothing to {self.user.first_name}")
 
     async def block(self) -> None:
         """Block the bot (later sends get 403; the bot gets my_chat_member)."""

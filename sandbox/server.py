@@ -119,7 +119,7 @@ async def _bot_method(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR_KEY]
     body = await request.read()
     try:
-        params, files = decode_body(request.content_type, body, request.query_string)
+        params, files = decode_body(request.headers.get("Content-Type"), body, request.query_string)
     except ApiError as error:
         return web.json_response(error.payload(), status=error.code)
     status, payload = await emulator.call(
