@@ -267,6 +267,10 @@ class PublishedTable:
         """The cell at these coordinates, if there is one."""
         return self._index.get((scope, neighbourhood, question, measure))
 
+    def get(self, scope: str, neighbourhood: str, question: str, measure: str) -> Cell:
+        """The cell at these coordinates; KeyError when the table has no such cell."""
+        return self._index[(scope, neighbourhood, question, measure)]
+
     def published_n(self) -> dict[str, int]:
         """n of every shown current cell, keyed `neighbourhood|question`: store it, pass it back."""
         out: dict[str, int] = {}

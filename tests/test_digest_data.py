@@ -185,7 +185,7 @@ def make_input(
 
 def test_from_rows_builds_samples_like_a_group_by() -> None:
     rows = [("vinkhuizen", 12, 10), (None, 3, 3), ("vinkhuizen", 1, 0)]
-    answers = [
+    answers: list[tuple[str | None, str, str | int, int]] = [
         ("vinkhuizen", "leefbaarheid", 7, 5),
         ("vinkhuizen", "leefbaarheid", "8", 6),
         ("vinkhuizen", "overlast", "drugs", 4),
