@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "bot.commands.export",
     "bot.commands.alliance",
     "bot.commands.digest",
+    "bot.commands.settings",
 ]
 
 
