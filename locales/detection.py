@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import langdetect
+from langdetect.utils.ngram import NGram
+
 UNKNOWN = "unknown"
 
 # Where each language's letters come from; anything not listed is written in Latin script.
@@ -139,7 +142,8 @@ NEUTRAL_WORDS = _wordset(
     "ok okay oke oké okee okey k kk haha hahaha hihi hehe lol hmm hm huh xd wifi whatsapp "
     "telegram bot app sms"
 )
-_ARABIZI_DIGIT = re.compile(r"^(?=.*[a-z])[a-z]*[2-9][a-z2-9]*$")
+# Arabizi writes 2 3 5 7 9 for Arabic sounds; 4 and 8 are English shorthand ("b4", "gr8").
+_ARABIZI_DIGIT = re.compile(r"^(?=.*[a-z])[a-z]*[23579][a-z23579]*$")
 # Ordinals, times and units written against a number: "1e", "3x", "5min", "10uur".
 _NUMBER_SUFFIX = re.compile(
     r"^\d+(?:e|de|ste|x|st|nd|rd|th|min|uur|u|km|m|jr|jaar|k|am|pm|h|ca|mi)$"
@@ -214,8 +218,6 @@ def _script(ch: str) -> str | None:
 @lru_cache(maxsize=8)
 def _profiles(languages: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, tuple[float, ...]]]:
     """Log-probability of each n-gram per language, from langdetect's profiles (read once)."""
-    import langdetect
-
     folder = Path(langdetect.__file__).parent / "profiles"
     known = tuple(lang for lang in languages if (folder / lang).is_file())
     tables: list[tuple[dict[str, int], list[int]]] = []
@@ -237,8 +239,6 @@ def _profiles(languages: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, tu
 
 def _ngrams(text: str) -> Iterable[str]:
     """langdetect's n-grams (1-3 characters, words padded with spaces, its normalisation)."""
-    from langdetect.utils.ngram import NGram
-
     ngram = NGram()
     for ch in text + " ":
         ngram.add_char(ch)
