@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, ParamSpec
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from storage.db import Database
+from storage.leases import holds_lock, lock_key, try_lock, unlock
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,6 @@ _CONNECT_ARGS: dict[str, Any] = {
     "options": _PG_OPTIONS,
     "application_name": "buurtstem-leader",
 }
-
-
-def lock_key(name: str) -> int:
-    """A stable signed 64-bit advisory lock key for `name` (same in every process)."""
-    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 class Leadership:
@@ -147,25 +141,13 @@ class Leadership:
         return self._conn
 
     def _try_acquire(self) -> bool:
-        conn = self._connection()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
-        return bool(got)
+        return try_lock(self._connection(), self.key)
 
     def _still_holds(self) -> bool:
-        conn = self._connection()
-        # A bigint advisory lock shows in pg_locks as classid = high and objid = low 32 bits.
-        held = conn.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
-                "AND pid = pg_backend_pid() AND granted AND objsubid = 1 "
-                "AND classid::bigint = :high AND objid::bigint = :low)"
-            ),
-            {"high": (self.key >> 32) & 0xFFFFFFFF, "low": self.key & 0xFFFFFFFF},
-        ).scalar()
-        return bool(held)
+        return holds_lock(self._connection(), self.key)
 
     def _unlock(self, conn: Connection) -> None:
-        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+        unlock(conn, self.key)
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.leader import Leadership, leader_only, lock_key
+from bot.leader import Leadership, leader_only
 from storage.db import Database
+from storage.leases import lock_key
 
 ROOT = Path(__file__).resolve().parent.parent
 # Generous upper bound for a takeover; the interval in these tests is 0.2 s.
