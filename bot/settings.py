@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         description="Survey definition file to offer when no round is open (default: the shipped "
         "Buurtpeiling).",
     )
+    areas_file: str | None = Field(
+        default=None,
+        description="Areas file (focus areas, neighbourhoods, postcodes) to use instead of the "
+        "shipped surveys/areas.yaml.",
+    )
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL that Telegram posts updates to (webhook mode)."
     )

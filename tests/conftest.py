@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -86,3 +87,49 @@ def sqlite_db(sqlite_url: str) -> Iterator[Database]:
 def clock() -> FakeClock:
     """A clock the test controls, starting Monday 2 November 2026 09:00 UTC."""
     return FakeClock()
+
+
+@pytest.fixture
+def emulator() -> Any:
+    """A fresh in-process Bot API emulator."""
+    from sandbox.emulator import BotAPIEmulator
+
+    return BotAPIEmulator()
+
+
+@pytest.fixture
+def make_services(clock: FakeClock) -> Iterator[Callable[..., Any]]:
+    """Build buurtstem's services on a database (migrated here), with the test clock."""
+    from bot.app import build_services
+    from bot.settings import Settings
+
+    made: list[Database] = []
+
+    def make(database_url: str, **settings: Any) -> Any:
+        upgrade(database_url)
+        database = Database(database_url)
+        made.append(database)
+        settings.setdefault("pseudonym_key", TEST_KEY)
+        settings.setdefault("token", "123456:TEST-TOKEN")
+        return build_services(Settings(database_url=database_url, **settings), database, clock)
+
+    yield make
+    for database in made:
+        database.dispose()
+
+
+@pytest.fixture
+def make_app(emulator: Any) -> Callable[..., Any]:
+    """A real PTB Application of buurtstem talking to the in-process emulator."""
+    from bot.app import build_application
+    from sandbox.transport import emulator_request
+
+    def make(services: Any) -> Any:
+        services.settings.token = emulator.token
+        return build_application(
+            services,
+            request=emulator_request(emulator),
+            get_updates_request=emulator_request(emulator),
+        )
+
+    return make

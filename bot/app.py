@@ -1,0 +1,154 @@
+"""Wiring: build the PTB Application with buurtstem's handlers and services."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot.clock import Clock, SystemClock
+from bot.settings import Settings
+from handlers import resident
+from handlers.services import SERVICES_KEY, Services
+from locales.catalogue import Catalogue, default_catalogue
+from storage.db import Database
+from storage.residents import purge_processed_updates
+from storage.rounds import ensure_standing_round
+from storage.survey_versions import store_survey_version
+from surveys.areas import load_areas
+from surveys.loader import load_survey
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SURVEY = Path(__file__).resolve().parent.parent / "surveys" / "buurtpeiling.yaml"
+RESIDENT_COMMANDS = ("start", "help", "privacy", "language", "area", "stop", "forget")
+
+
+def build_services(
+    settings: Settings, db: Database, clock: Clock | None = None, catalogue: Catalogue | None = None
+) -> Services:
+    """Load the areas, texts and default survey, and make sure its standing round exists."""
+    clock = clock or SystemClock()
+    survey_path = Path(settings.survey_file) if settings.survey_file else DEFAULT_SURVEY
+    survey = load_survey(survey_path)
+    with db.session() as session:
+        stored = store_survey_version(
+            session,
+            survey_id=survey.id,
+            version=survey.version,
+            title=survey.title[survey.languages[0]],
+            definition=survey.to_json(),
+            content_hash=survey.content_hash,
+            source=survey_path.read_text(encoding="utf-8"),
+            now=clock.now(),
+        )
+        ensure_standing_round(session, stored.id, clock.now())
+    try:
+        from locales.detection import LanguageDetector
+
+        detector = LanguageDetector(offered=survey.languages)
+    except ImportError:
+        detector = None
+    return Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        catalogue=catalogue or default_catalogue(),
+        areas=load_areas(settings.areas_file),
+        default_survey=survey,
+        detector=detector,
+    )
+
+
+def build_application(
+    services: Services,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+) -> Application:
+    """The PTB Application: handlers registered, services in bot_data, commands on start."""
+    settings = services.settings
+    builder = ApplicationBuilder().token(settings.token or "0:sandbox")
+    builder = builder.base_url(settings.api_base_url.rstrip("/") + "/bot")
+    builder = builder.base_file_url(settings.api_base_url.rstrip("/") + "/file/bot")
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    builder = builder.post_init(_post_init)
+    application = builder.build()
+    application.bot_data[SERVICES_KEY] = services
+    register_handlers(application)
+    return application
+
+
+def register_handlers(application: Application) -> None:
+    """All handlers, private-chat resident flow first."""
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("start", resident.start, filters=private))
+    application.add_handler(
+        CommandHandler("start", resident.group_start, filters=filters.ChatType.GROUPS)
+    )
+    application.add_handler(CommandHandler("help", resident.help_command, filters=private))
+    application.add_handler(CommandHandler("privacy", resident.privacy_command, filters=private))
+    application.add_handler(CommandHandler("language", resident.language_command, filters=private))
+    application.add_handler(CommandHandler("area", resident.area_command, filters=private))
+    application.add_handler(CommandHandler("stop", resident.stop_command, filters=private))
+    application.add_handler(CommandHandler("forget", resident.forget_command, filters=private))
+    application.add_handler(CallbackQueryHandler(resident.on_button))
+    application.add_handler(
+        MessageHandler(private & filters.TEXT & ~filters.COMMAND, resident.on_text)
+    )
+    application.add_handler(MessageHandler(private & filters.COMMAND, resident.unknown_command))
+    application.add_handler(
+        MessageHandler(
+            private & ~filters.TEXT & ~filters.StatusUpdate.ALL, resident.on_other_message
+        )
+    )
+    application.add_error_handler(_on_error)
+
+
+async def _post_init(application: Application) -> None:
+    """Register the command list in each offered language; start housekeeping."""
+    services: Services = application.bot_data[SERVICES_KEY]
+    await register_commands(application, services)
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(_housekeeping, interval=timedelta(hours=1), first=5)
+
+
+async def register_commands(application: Application, services: Services) -> None:
+    """setMyCommands for private chats, once per offered language (Dutch also as default)."""
+    scope = BotCommandScopeAllPrivateChats()
+    for lang in services.offered_languages:
+        commands = [
+            BotCommand(name, services.text(lang, f"commands.{name}")) for name in RESIDENT_COMMANDS
+        ]
+        await application.bot.set_my_commands(commands, scope=scope, language_code=lang)
+        if lang == "nl":
+            await application.bot.set_my_commands(commands, scope=scope)
+
+
+async def _housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Forget old update ids (Telegram does not redeliver them after 24 hours)."""
+    services: Services = context.application.bot_data[SERVICES_KEY]
+    with services.db.session() as session:
+        purge_processed_updates(session, services.clock.now() - timedelta(days=2))
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log errors without personal data (no update contents: they hold ids and texts)."""
+    kind = type(update).__name__ if update is not None else "no update"
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("error handling %s %s: %r", kind, update_id, context.error, exc_info=context.error)

@@ -1,0 +1,1 @@
+"""python-telegram-bot handlers: thin adapters between Telegram updates and the survey engine."""

@@ -1,0 +1,292 @@
+"""End to end: a real PTB Application of buurtstem, driven through the emulated Bot API."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from sandbox.harness import BotHarness, UserHandle
+from storage.models import Answer, OutboxMessage, ProcessedUpdate, Resident, ResidentChat, Response
+from storage.pseudonyms import pseudonym
+from tests.conftest import TEST_KEY
+
+# The default survey answered by taps, in order; None means "type it".
+GRADE_LIVEABILITY = "7"
+GRADE_SAFETY = "6"
+TINY_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+async def onboard(h: BotHarness, user: Any, postcode: str = "3563") -> None:
+    """Consent, keep the language, give a postcode."""
+    await user.send("/start")
+    assert "buurtstem" in user.messages()[0].visible_text
+    await user.tap(data=user.last_message().buttons[0][0].callback_data)
+    await user.tap(data="v1|lc")
+    await user.send(postcode)
+
+
+async def answer_default_survey(user: Any, *, unsafe: bool = True, text: str | None = None) -> None:
+    """Answer every question of the default survey through buttons and typing."""
+    await user.tap(GRADE_LIVEABILITY)
+    await user.tap(GRADE_SAFETY)
+    await user.tap(data=button_data(user, "vooruit"))
+    await user.tap(data=button_data(user, "ja" if unsafe else "nee"))
+    if unsafe:
+        await user.tap(data=button_data(user, "soms"))
+    await user.tap(data=button_data(user, "zelden_nooit"))
+    for _ in range(4):
+        await user.tap(data=button_data(user, "eens"))
+    await user.tap(data=button_data(user, "rommel"))
+    await user.tap(data=button_data(user, "hondenpoep"))
+    await user.tap(data=button_data(user, "~d"))
+    await user.tap(data=button_data(user, "tevreden"))
+    await user.tap(data=button_data(user, "neutraal"))
+    if text is None:
+        await user.tap(data=button_data(user, "~s"))
+    else:
+        await user.send(text)
+
+
+def button_data(user: Any, option: str) -> str:
+    """The callback data of the button for `option` on the newest question."""
+    for row in user.last_message().buttons:
+        for button in row:
+            if button.callback_data and button.callback_data.endswith("|" + option):
+                return str(button.callback_data)
+    raise AssertionError(f"no button {option!r} in {user.last_message().visible_text!r}")
+
+
+@pytest.fixture
+def services(make_services: Any, database_url: str) -> Any:
+    """buurtstem's services on SQLite and on PostgreSQL."""
+    return make_services(database_url)
+
+
+def count(services: Any, model: Any, *where: Any) -> int:
+    """Rows of `model` matching `where`."""
+    with services.db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def test_resident_completes_survey_and_answers_are_stored(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        alice = h.user("Alice", username="alice_nl", language_code="nl")
+        await onboard(h, alice, postcode="3563 AB 12")
+        assert "Vraag 1 van" in alice.last_message().visible_text
+        await answer_default_survey(alice, text="Meer groen en minder rommel, bel me op 0612345678")
+        assert "dank" in alice.last_message().visible_text.lower()
+
+    key = pseudonym(TEST_KEY, alice.id)
+    with services.db.session() as session:
+        resident = session.scalars(select(Resident).where(Resident.pseudonym == key)).one()
+        assert resident.area_code == "utrecht-overvecht"
+        response = session.scalars(
+            select(Response).where(Response.resident_id == resident.id)
+        ).one()
+        assert response.status == "completed"
+        assert response.area_code == "utrecht-overvecht"
+        assert response.neighbourhood_code == resident.neighbourhood_code is not None
+        answers = {
+            a.question_id: a.value
+            for a in session.scalars(select(Answer).where(Answer.response_id == response.id))
+        }
+    assert answers["grade_liveability"] == 7
+    assert answers["grade_safety"] == 6
+    assert answers["unsafe_ever"] == "ja"
+    assert answers["unsafe_freq"] == "soms"
+    assert answers["nuisance"] == ["rommel", "hondenpoep"]
+    assert answers["improve"].startswith("Meer groen")
+    # No raw Telegram id, name or username anywhere in the resident's rows.
+    with services.db.session() as session:
+        dumped = repr([(r.pseudonym, r.flow) for r in session.scalars(select(Resident))])
+    assert str(alice.id) not in dumped and "Alice" not in dumped and "alice_nl" not in dumped
+
+
+async def test_answered_question_becomes_a_record_without_buttons(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        bob = h.user("Bob", language_code="en")
+        await onboard(h, bob)
+        question = bob.last_message()
+        assert "Question 1 of" in question.visible_text
+        await bob.tap("8")
+        record = emulator.message(bob.chat_id, question.message_id)
+        assert record.buttons == []
+        assert "→ 8" in record.visible_text
+        assert "Question 2 of" in bob.last_message().visible_text
+
+
+async def test_nothing_is_stored_before_consent(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        carol = h.user("Carol")
+        await carol.send("/start")
+        await carol.send("3563")
+    assert count(services, Resident) == 0
+    assert count(services, ResidentChat) == 0
+
+
+async def test_restart_midway_resumes_where_the_resident_was(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        dave = h.user("Dave")
+        await onboard(h, dave)
+        await dave.tap("5")
+        await dave.tap("6")
+    # A new Application on the same database: the old one is gone with its memory.
+    async with BotHarness(emulator, make_app(services)) as h2:
+        dave = UserHandle(h2, dave.user)
+        await dave.send("/start")
+        assert "Vraag 3 van" in dave.last_message().visible_text
+        await dave.tap(data=button_data(dave, "achteruit"))
+        assert "Vraag 4 van" in dave.last_message().visible_text
+    assert count(services, Answer) == 3
+
+
+async def test_duplicate_update_and_double_tap_change_nothing(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        erin = h.user("Erin")
+        await onboard(h, erin)
+        question = erin.last_message()
+        # A double tap: two taps on the question before the bot has answered the first.
+        first = emulator.user_taps(erin.user, question, label="9")
+        second = emulator.user_taps(erin.user, question, label="4")
+        await h.deliver(first)
+        sent_before = len(erin.messages())
+        await h.deliver(second)
+        assert erin.last_callback_answer is not None
+        assert "eerdere vraag" in (erin.last_callback_answer.text or "")
+        assert len(erin.messages()) == sent_before
+        # The same update delivered twice by Telegram.
+        await erin.tap("5")
+        sent_before = len(erin.messages())
+        await erin.resend_last_update()
+        assert len(erin.messages()) == sent_before
+    with services.db.session() as session:
+        values = session.scalars(select(Answer.value).order_by(Answer.question_id)).all()
+    assert values == [9, 5]
+
+
+async def test_stale_and_old_version_buttons_are_refused(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        frank = h.user("Frank")
+        await onboard(h, frank)
+        await frank.tap("7")
+        question = frank.last_message()
+        sent_before = len(frank.messages())
+        for data in (
+            "q|1|grade_safety|3",
+            "v0|q|1|grade_safety|3",
+            "v1|q|999|grade_safety|3",
+            "v1|q|1|grade_liveability|2",
+            "v1|zz|1",
+            "garbage",
+        ):
+            tap = emulator.user_taps(frank.user, question, label="3")
+            tap.pop("update_id")
+            tap["callback_query"] = {**tap["callback_query"], "data": data}
+            emulator.push_raw_update(tap)
+            await h.deliver(emulator.updates_log[-1])
+            answer = frank.last_callback_answer
+            assert answer is not None and answer.text, data
+            assert len(frank.messages()) == sent_before, data
+    with services.db.session() as session:
+        assert session.scalars(select(Answer.value)).all() == [7]
+
+
+async def test_media_and_long_texts_mid_survey_get_a_prompt(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        gina = h.user("Gina")
+        await onboard(h, gina)
+        question = gina.last_message().visible_text
+        await gina.send_sticker()
+        assert "knoppen" in gina.last_message().visible_text
+        await gina.send_photo(TINY_PNG)
+        await gina.send_voice()
+        await gina.send_location(52.1, 5.1)
+        await gina.send("x" * 3000)
+        assert "1 tot en met 10" in gina.last_message().visible_text
+        await gina.send("/start")
+        assert gina.last_message().visible_text == question
+    assert count(services, Answer) == 0
+
+
+async def test_group_chats_never_start_the_resident_flow(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        hans = h.user("Hans")
+        group = h.group("Buurtgroep")
+        await group.add_bot(hans)
+        await group.send(hans, "/start")
+        await group.send(hans, "3563")
+    assert count(services, Resident) == 0
+
+
+async def test_forget_erases_every_row_of_the_resident(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        ivy = h.user("Ivy")
+        jan = h.user("Jan")
+        for user in (ivy, jan):
+            await onboard(h, user)
+            await user.tap("8")
+        await ivy.send("/forget")
+        await ivy.tap(data="v1|f|y")
+        assert "gewist" in ivy.last_message().visible_text
+    key = pseudonym(TEST_KEY, ivy.id)
+    assert count(services, Resident, Resident.pseudonym == key) == 0
+    assert count(services, Resident) == 1
+    assert count(services, ResidentChat, ResidentChat.chat_id == ivy.chat_id) == 0
+    assert count(services, Response) == 1
+    assert count(services, Answer) == 1
+    assert count(services, OutboxMessage) == 0
+    assert count(services, ProcessedUpdate) > 0
+
+
+async def test_deep_link_preselects_neighbourhood(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        kim = h.user("Kim", language_code="en")
+        hood = services.areas.get("utrecht-overvecht").neighbourhoods[0]
+        await kim.send(f"/start {hood.code}")
+        await kim.tap(data=kim.last_message().buttons[0][0].callback_data)
+        await kim.tap(data="v1|lc")
+        assert "Question 1 of" in kim.last_message().visible_text
+    with services.db.session() as session:
+        resident = session.scalars(select(Resident)).one()
+        assert resident.neighbourhood_code == hood.code
+        assert resident.language == "en"
+
+
+async def test_back_and_skip(services: Any, make_app: Any, emulator: Any) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        lea = h.user("Lea")
+        await onboard(h, lea)
+        await lea.tap("3")
+        await lea.tap(data=button_data(lea, "~b"))
+        assert "Vraag 1 van" in lea.last_message().visible_text
+        await lea.tap("4")
+        assert "Vraag 2 van" in lea.last_message().visible_text
+        await lea.tap(data=button_data(lea, "~b"))
+        await lea.tap("5")
+    with services.db.session() as session:
+        assert session.scalars(select(Answer.value)).all() == [5]
