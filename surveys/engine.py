@@ -203,7 +203,7 @@ class Engine:
         text = value.strip()
         if question.option(text) is not None:
             return text
-        if text.isdigit() and len(text) < 4:
+        if text.isdecimal() and len(text) < 4:
             return self._option(question, int(text))
         folded = _fold(text)
         if not folded:

@@ -163,9 +163,12 @@ class _Reader:
     def fields(self, node: Node, what: str, allowed: tuple[str, ...], qid: str | None) -> Fields:
         """The known keys of a mapping node; unknown keys are problems (with a suggestion)."""
         result: Fields = {}
+        # Keys that were probably meant (misspelt): their absence is not reported again.
+        self.misspelt: set[str] = set()
         for key, (key_node, value_node) in self.pairs(node, what, qid).items():
             if key not in allowed:
                 hint = suggest(key, allowed) or f" (known keys: {', '.join(allowed)})"
+                self.misspelt.update(difflib.get_close_matches(key, allowed, n=1, cutoff=0.6))
                 self.problem(key_node, f"unknown key '{key}' in {what}{hint}", qid)
                 continue
             result[key] = (key_node, value_node)
@@ -366,12 +369,14 @@ class _Reader:
         fields = self.fields(node, "a question", QUESTION_KEYS, qid_hint)
         if not isinstance(node, MappingNode):
             return None
+        misspelt = set(self.misspelt)
         count = len(self.problems)
-        if "id" not in fields:
+        if "id" not in fields and "id" not in misspelt:
             self.problem(node, "a question has no 'id'")
         qid = self.ident(fields["id"][1], "question id", None) if "id" in fields else None
         if "type" not in fields:
-            self.problem(node, f"no 'type' (one of {', '.join(QUESTION_TYPES)})", qid)
+            if "type" not in misspelt:
+                self.problem(node, f"no 'type' (one of {', '.join(QUESTION_TYPES)})", qid)
             qtype = None
         else:
             qtype = self.raw(fields["type"][1], "'type'", qid)
@@ -379,7 +384,7 @@ class _Reader:
                 hint = suggest(qtype, QUESTION_TYPES) or f" (one of {', '.join(QUESTION_TYPES)})"
                 self.problem(fields["type"][1], f"unknown question type '{qtype}'{hint}", qid)
                 qtype = None
-        if "text" not in fields:
+        if "text" not in fields and "text" not in misspelt:
             self.problem(node, "no 'text'", qid)
         text = self.text(fields["text"][1], "'text'", qid) if "text" in fields else {}
         for lang, value in text.items():
@@ -408,7 +413,7 @@ class _Reader:
                     qid,
                 )
                 item = None
-        options = self.read_options(fields, qtype, qid) if qtype is not None else ()
+        options = self.read_options(fields, qtype, qid, misspelt) if qtype is not None else ()
         max_length = self.read_max_length(fields, qtype, qid)
         show_if = None
         if "show_if" in fields:
@@ -452,7 +457,9 @@ class _Reader:
             return None
         return value
 
-    def read_options(self, fields: Fields, qtype: str, qid: str | None) -> tuple[Option, ...]:
+    def read_options(
+        self, fields: Fields, qtype: str, qid: str | None, misspelt: set[str]
+    ) -> tuple[Option, ...]:
         if "dont_know" in fields and qtype != "yesno":
             self.problem(fields["dont_know"][1], "'dont_know' only applies to yesno questions", qid)
         if "labels" in fields and qtype not in BUILTIN_TYPES:
@@ -492,14 +499,18 @@ class _Reader:
                         qid,
                     )
                 options.append(Option(option_id, label))
-            self.check_labels(options, fields.get("labels", fields["type"])[1], qid)
+            for option in options:
+                self.check_label(
+                    option.id, option.label, fields.get("labels", fields["type"])[1], qid
+                )
             return tuple(options)
         if qtype not in ("single", "multi"):
             if "options" in fields:
                 self.problem(fields["options"][0], f"{qtype} questions have no 'options'", qid)
             return ()
         if "options" not in fields:
-            self.problem(fields["type"][1], f"a {qtype} question needs 'options'", qid)
+            if "options" not in misspelt:
+                self.problem(fields["type"][1], f"a {qtype} question needs 'options'", qid)
             return ()
         node = fields["options"][1]
         if not isinstance(node, SequenceNode) or not node.value:
@@ -513,9 +524,10 @@ class _Reader:
         options = []
         seen: dict[str, int] = {}
         for item in node.value:
-            option = self.read_option(item, qtype, qid)
-            if option is None:
+            read = self.read_option(item, qtype, qid)
+            if read is None:
                 continue
+            option = read
             if option.id in seen:
                 self.problem(
                     item,
@@ -530,7 +542,6 @@ class _Reader:
         nones = [option for option in options if option.none]
         if len(nones) > 1:
             self.problem(nones[1].line, "only one option can be 'none: true'", qid)
-        self.check_labels(options, node, qid)
         return tuple(options)
 
     def read_option(self, node: Node, qtype: str, qid: str | None) -> Option | None:
@@ -556,6 +567,7 @@ class _Reader:
             )
         if "label" in fields:
             label = self.text(fields["label"][1], f"the label of option '{option_id}'", qid)
+            self.check_label(option_id, label, fields["label"][1], qid)
         elif none:
             label = self.builtin_labels("engine.builtin.none", {})
             missing = [lang for lang in self.languages if lang not in label]
@@ -588,16 +600,16 @@ class _Reader:
         labels.update(overrides)
         return labels
 
-    def check_labels(self, options: Iterable[Option], node: Node, qid: str | None) -> None:
-        for option in options:
-            for lang, label in option.label.items():
-                if len(label) > MAX_BUTTON_LABEL:
-                    self.problem(
-                        option.line or node,
-                        f"the '{lang}' label of option '{option.id}' is {len(label)} characters; "
-                        f"buttons fit at most {MAX_BUTTON_LABEL} on a phone screen",
-                        qid,
-                    )
+    def check_label(self, option_id: str | None, label: Text, node: Node, qid: str | None) -> None:
+        """Button labels must fit a phone screen."""
+        for lang, text in label.items():
+            if len(text) > MAX_BUTTON_LABEL:
+                self.problem(
+                    node,
+                    f"the '{lang}' label of option '{option_id}' is {len(text)} characters; "
+                    f"buttons fit at most {MAX_BUTTON_LABEL} on a phone screen",
+                    qid,
+                )
 
     def check_callback_size(
         self, node: Node, qid: str, qtype: str, options: tuple[Option, ...]
@@ -767,6 +779,8 @@ def load_survey_text(
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         detail = " ".join(part for part in (exc.context, exc.problem) if part)
+        # The usual cause for non-programmers: a text with : , ? # or quotes in it.
+        detail += " (tip: put texts that contain : , ? # [ ] { } or quotes between double quotes)"
         raise SurveyError([Problem(filename, line, None, f"YAML syntax error: {detail}")]) from None
     except yaml.YAMLError as exc:
         raise SurveyError([Problem(filename, None, None, f"YAML syntax error: {exc}")]) from None
@@ -778,7 +792,8 @@ def load_survey_text(
         raise SurveyError([Problem(filename, None, None, "the file is empty")])
     survey = reader.survey(root)
     if reader.problems or survey is None:
-        raise SurveyError(reader.problems or [Problem(filename, None, None, "not a survey")])
+        problems = sorted(reader.problems, key=lambda problem: problem.line or 0)
+        raise SurveyError(problems or [Problem(filename, None, None, "not a survey")])
     return survey
 
 
