@@ -832,6 +832,7 @@ class BotAPIEmulator:
         self._queue: deque[_Pending] = deque()
         self._next_update_id = first_update_id
         self._confirmed_below = 0  # every update_id below this has been confirmed
+        self._skipped: set[int] = set()  # dropped unseen: not in allowed_updates
         self._delivered_up_to = 0  # highest update_id handed out by getUpdates or webhook
         self._ids = itertools.count(1)
         self._user_ids = itertools.count(100_001)
@@ -1156,6 +1157,8 @@ class BotAPIEmulator:
 
     def is_confirmed(self, update_id: int) -> bool:
         """True once the bot confirmed this update (offset above it, or webhook 2xx)."""
+        if update_id in self._skipped:
+            return True
         return update_id < self._confirmed_below and not any(
             p.update_id == update_id for p in self._queue
         )
@@ -1583,6 +1586,7 @@ class BotAPIEmulator:
             if kind not in allowed:
                 # Telegram never delivers update types the bot did not ask for.
                 self._queue.remove(pending)
+                self._skipped.add(pending.update_id)
                 continue
             ready.append(pending)
             if len(ready) >= limit:

@@ -209,3 +209,15 @@ async def test_measure_echo_throughput(mode: str) -> None:
         elapsed = time.perf_counter() - started
     assert len(alice.messages()) == count
     print(f"\necho bot, {mode}: {count / elapsed:.0f} updates/s ({count} updates)")
+
+
+async def test_polling_skips_update_kinds_the_app_did_not_ask_for() -> None:
+    emulator = BotAPIEmulator()
+    app, seen = build_echo_app(emulator)
+    async with BotHarness(emulator, app, mode="polling") as h:
+        emulator.allowed_updates = ["message"]  # as if set by an earlier getUpdates call
+        alice = h.user("Alice")
+        await alice.send("hallo")
+        await alice.block()  # my_chat_member is filtered out: returns instead of timing out
+        assert seen["blocked"] == []
+        assert alice.last_message().text == "hallo"
