@@ -122,7 +122,7 @@ class Leadership:
                 )
         await self._drop_connection()
         if self.is_leader:
-            await self._set_leader(False)
+            await self._set_leader(False, graceful=True)
 
     # -- blocking database calls (run in a worker thread) ----------------------------------------
 
@@ -161,7 +161,7 @@ class Leadership:
 
     # -- state changes ---------------------------------------------------------------------------
 
-    async def _set_leader(self, leading: bool) -> None:
+    async def _set_leader(self, leading: bool, *, graceful: bool = False) -> None:
         self.is_leader = leading
         if leading:
             self.lost_leadership.clear()
@@ -170,7 +170,9 @@ class Leadership:
         else:
             self.became_leader.clear()
             self.lost_leadership.set()
-            logger.warning("this instance no longer leads %r", self.name)
+            # Losing the lead unasked is worth a warning; handing it over on shutdown is not.
+            log = logger.info if graceful else logger.warning
+            log("this instance no longer leads %r", self.name)
         callback = self.on_elected if leading else self.on_deposed
         if callback is not None:
             try:
