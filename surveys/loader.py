@@ -229,6 +229,14 @@ class _Reader:
         fields = self.pairs(node, what, qid)
         result: Text = {}
         for lang, (key_node, value_node) in fields.items():
+            if lang not in LANGUAGE_CODES:
+                self.problem(
+                    key_node,
+                    f"{what} has '{lang}' where a language code belongs; a text with a comma or "
+                    "colon in it must be put between double quotes",
+                    qid,
+                )
+                continue
             if self.languages and lang not in self.languages:
                 hint = suggest(lang, self.languages)
                 self.problem(

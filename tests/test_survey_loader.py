@@ -141,6 +141,12 @@ def test_each_kind_of_error_is_one_line_with_file_line_and_question(
     assert str(problem).startswith(f"surveys/x.yaml:{problem.line}: ")
 
 
+def test_a_comma_in_an_unquoted_label_is_explained() -> None:
+    text = GOOD.replace("label: {nl: Vaak, en: Often}", "label: {nl: Vaak, maar kort, en: Often}")
+    problem = only_problem(text)
+    assert "double quotes" in problem.message and "'maar kort'" in problem.message
+
+
 def test_show_if_on_a_later_question() -> None:
     text = GOOD.replace("{question: unsafe_ever, equals: ja}", "{question: remark, answered: true}")
     problem = only_problem(text)
@@ -331,3 +337,15 @@ def test_mutated_good_file_loads_or_gives_problems(data: st.DataObject) -> None:
         load_survey_text("\n".join(lines), "mutated.yaml")
     except SurveyError as exc:
         assert exc.problems
+
+
+def test_the_example_in_the_docs_is_valid() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "surveys.md").read_text(encoding="utf-8")
+    example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    survey = load_survey_text(example, "docs/surveys.md")
+    assert [q.id for q in survey.questions] == [
+        "grade_safety",
+        "unsafe_ever",
+        "unsafe_freq",
+        "improve",
+    ]
