@@ -127,6 +127,11 @@ class Round(Base):
     closes_at: Mapped[datetime]
     reminder_after_days: Mapped[int | None] = mapped_column(Integer)
     max_reminders: Mapped[int] = mapped_column(Integer, default=1)
+    # Whom reminders go to: residents who started and did not finish, who did not start.
+    remind_started: Mapped[bool] = mapped_column(Boolean, default=True)
+    remind_not_started: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Reminder waves already decided: durable, because sent outbox rows are purged later.
+    reminders_done: Mapped[int] = mapped_column(Integer, default=0)
     # scheduled | open | closed
     status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
     # The standing round of the default survey, offered while no published round is open.

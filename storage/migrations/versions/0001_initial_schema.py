@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 09:52:23.486726
+Create Date: 2026-11-28 10:05:25.892119
 """
 
 from __future__ import annotations
@@ -139,6 +139,9 @@ def upgrade() -> None:
     sa.Column('closes_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('reminder_after_days', sa.Integer(), nullable=True),
     sa.Column('max_reminders', sa.Integer(), nullable=False),
+    sa.Column('remind_started', sa.Boolean(), nullable=False),
+    sa.Column('remind_not_started', sa.Boolean(), nullable=False),
+    sa.Column('reminders_done', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('standing', sa.Boolean(), nullable=False),
     sa.Column('opened_at', sa.DateTime(timezone=True), nullable=True),
