@@ -291,4 +291,6 @@ class DigestSent(Base):
     kind: Mapped[str] = mapped_column(String(16))
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
+    # The digest's published n per cell (digest.published_n), passed back to the next digest.
+    published_n: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
