@@ -23,6 +23,7 @@ from bot.settings import Settings
 from handlers import resident
 from handlers.services import SERVICES_KEY, Services
 from locales.catalogue import Catalogue, default_catalogue
+from locales.detection import LanguageDetector
 from storage.db import Database
 from storage.residents import purge_processed_updates
 from storage.rounds import ensure_standing_round
@@ -55,18 +56,20 @@ def build_services(
             now=clock.now(),
         )
         ensure_standing_round(session, stored.id, clock.now())
-    try:
-        from locales.detection import LanguageDetector
-
-        detector = LanguageDetector(offered=survey.languages)
-    except ImportError:
-        detector = None
+    areas = load_areas(settings.areas_file)
+    # Place names must never tip a message towards another language.
+    place_names = [
+        name
+        for area in areas.all()
+        for name in (area.name, area.municipality, *(hood.name for hood in area.neighbourhoods))
+    ]
+    detector = LanguageDetector(offered=survey.languages, place_names=place_names)
     return Services(
         settings=settings,
         db=db,
         clock=clock,
         catalogue=catalogue or default_catalogue(),
-        areas=load_areas(settings.areas_file),
+        areas=areas,
         default_survey=survey,
         detector=detector,
     )

@@ -35,6 +35,7 @@ from handlers.flow import (
     ticks_for,
 )
 from handlers.services import Services, services
+from locales.detection import UNKNOWN, decide_language, should_offer_switch
 from storage import residents as resident_store
 from storage import responses as response_store
 from storage.models import Resident, Response, Round
@@ -115,22 +116,59 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         resident = _resident(svc, session, update)
         if resident is None:
             # Nothing is stored before consent: the deep link rides along in the button.
-            lang = telegram_language(svc, update) or "nl"
-            try:
-                data = cb.encode("c", payload)
-            except cb.CallbackTooLong:
-                data = cb.encode("c", "")
-            plan.send(svc.text(lang, "intro"))
-            plan.send(
-                svc.text(lang, "consent.notice"),
-                [[InlineKeyboardButton(svc.text(lang, "consent.button"), callback_data=data)]],
-            )
+            _intro(svc, plan, telegram_language(svc, update) or "nl", payload)
         else:
             resident.stopped_at = None
             if payload:
                 _apply_deeplink(svc, resident, payload, plan)
             current_or_start(svc, session, resident, now, plan, welcome_back=True)
     await perform(update, context, plan)
+
+
+def _intro(svc: Services, plan: Plan, lang: str, payload: str, source: str = "") -> None:
+    """Who we are, the privacy notice and the consent button (the deep link and language ride along)."""
+    try:
+        data = cb.encode("c", payload, lang, source)
+    except cb.CallbackTooLong:
+        data = cb.encode("c", "", lang, source)
+    plan.send(svc.text(lang, "intro"))
+    plan.send(
+        svc.text(lang, "consent.notice"),
+        [[InlineKeyboardButton(svc.text(lang, "consent.button"), callback_data=data)]],
+    )
+
+
+def _offer_switch(svc: Services, resident: Resident, text: str, plan: Plan) -> None:
+    """Offer once, with one tap, the language a resident clearly writes in."""
+    if svc.detector is None or resident.language_switch_offered:
+        return
+    detection = svc.detector.detect(text)
+    offer = should_offer_switch(
+        current=resident.language or "nl",
+        source=resident.language_source or "default",
+        detection=detection,
+        already_offered=resident.language_switch_offered,
+    )
+    if offer is None or offer not in svc.offered_languages:
+        return
+    resident.language_switch_offered = True
+    name = svc.text(offer, "language.name")
+    plan.send(
+        svc.text(offer, "language.switch_offer", language=name),
+        [
+            [
+                InlineKeyboardButton(
+                    svc.text(offer, "language.switch_yes", language=name),
+                    callback_data=cb.encode("ls", offer),
+                )
+            ],
+            [
+                InlineKeyboardButton(
+                    svc.text(resident.language, "language.switch_no"), callback_data=cb.encode("lx")
+                )
+            ],
+        ],
+    )
 
 
 def _apply_deeplink(svc: Services, resident: Resident, payload: str, plan: Plan) -> None:
@@ -269,10 +307,15 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         resident = _resident(svc, session, update)
         if resident is None:
-            lang = telegram_language(svc, update) or "nl"
-            plan.send(svc.text(lang, "notice.need_start"))
+            # Nothing is stored before consent; answer in the language the person wrote in.
+            detected = svc.detector.detect(text).language if svc.detector else None
+            lang = telegram_language(svc, update) or detected or "nl"
+            if detected in svc.offered_languages and not telegram_language(svc, update):
+                lang = detected
+            _intro(svc, plan, lang, payload="", source="detected" if lang == detected else "")
         else:
             lang = resident.language or "nl"
+            _offer_switch(svc, resident, text, plan)
             step_name = (resident.flow or {}).get("step")
             if resident.area_code is None or step_name == "area":
                 _postcode(svc, session, resident, text, now, plan)
@@ -317,9 +360,8 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 def _detect(svc: Services, resident: Resident, text: str, plan: Plan) -> str:
     """The language of a free-text answer ("unknown" when undecided), for the digests."""
     if svc.detector is None:
-        return "unknown"
-    detection = svc.detector.detect(text)
-    return detection.language or "unknown"
+        return UNKNOWN
+    return str(svc.detector.detect(text).stored)
 
 
 def _label(engine: Engine, before: Ask, step: Step, lang: str) -> str | None:
@@ -384,7 +426,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         resident = _resident(svc, session, update)
         if data.kind == "c":
-            _consent(svc, session, update, resident, data.arg(0), now, plan)
+            _consent(svc, session, update, resident, data, now, plan)
         elif resident is None:
             plan.notice = svc.text(telegram_language(svc, update) or "nl", "notice.need_start")
             plan.alert = True
@@ -399,23 +441,34 @@ def _consent(
     session: Session,
     update: Update,
     resident: Resident | None,
-    payload: str,
+    data: cb.Callback,
     now: datetime,
     plan: Plan,
 ) -> None:
     """Consent given: only now is the resident stored."""
+    payload, lang, source_hint = data.arg(0), data.arg(1), data.arg(2)
     query = update.callback_query
     assert query is not None and update.effective_user is not None and update.effective_chat
     if resident is not None:
         plan.notice = svc.text(resident.language, "notice.processed")
         return
     tg_lang = telegram_language(svc, update)
+    shown_lang = lang if lang in svc.offered_languages else None
+    language, source = decide_language(
+        chosen=None,
+        telegram_code=tg_lang,
+        detected=None,
+        offered=svc.offered_languages,
+    )
+    if shown_lang and shown_lang != language:
+        # The intro was shown in the language the person wrote in: keep that.
+        language, source = shown_lang, source_hint or "detected"
     resident = resident_store.create_resident(
         session,
         pseudonym=svc.resident_key(update.effective_user.id),
         chat_id=update.effective_chat.id,
-        language=tg_lang or "nl",
-        language_source="telegram" if tg_lang else "default",
+        language=language,
+        language_source=source,
         now=now,
     )
     resident_store.set_flow(resident, step="language")

@@ -290,3 +290,56 @@ async def test_back_and_skip(services: Any, make_app: Any, emulator: Any) -> Non
         await lea.tap("5")
     with services.db.session() as session:
         assert session.scalars(select(Answer.value)).all() == [5]
+
+
+async def test_turkish_resident_completes_survey_in_turkish(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        ayse = h.user("Ayşe", language_code="tr")
+        await onboard(h, ayse)
+        assert "1" in ayse.last_message().visible_text
+        texts = [m.visible_text for m in ayse.messages()]
+        await answer_default_survey(ayse, text="Mahallede daha fazla aydınlatma ve temizlik istiyoruz")
+    turkish_survey = services.default_survey
+    first_question_tr = turkish_survey.questions[0].text["tr"]
+    assert any(first_question_tr in t for t in [m.visible_text for m in ayse.messages()])
+    assert texts[0] != services.text("nl", "intro")
+    with services.db.session() as session:
+        response = session.scalars(select(Response)).one()
+        assert response.language == "tr" and response.status == "completed"
+        improve = session.scalars(select(Answer).where(Answer.question_id == "improve")).one()
+        assert improve.text_language == "tr"
+
+
+async def test_arabic_writer_without_language_code_is_offered_arabic(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        omar = h.user("Omar", language_code=None)
+        await onboard(h, omar)
+        assert "Vraag 1 van" in omar.last_message().visible_text
+        await omar.send("أنا لا أفهم الهولندية جيدا من فضلك")
+        offer = omar.messages()[-1]
+        assert "العربية" in offer.visible_text
+        await omar.tap(data="v1|ls|ar")
+        assert services.default_survey.questions[0].text["ar"] in omar.last_message().visible_text
+        # Offered once only.
+        await omar.send("أنا لا أفهم الهولندية جيدا من فضلك")
+        assert sum("v1|ls|ar" in str(m.buttons) for m in omar.messages()) == 1
+    with services.db.session() as session:
+        resident = session.scalars(select(Resident)).one()
+        assert resident.language == "ar" and resident.language_source == "chosen"
+        assert resident.language_switch_offered
+
+
+async def test_free_text_answers_store_their_language(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        piet = h.user("Piet", language_code="nl")
+        await onboard(h, piet)
+        await answer_default_survey(piet, text="ok")
+    with services.db.session() as session:
+        improve = session.scalars(select(Answer).where(Answer.question_id == "improve")).one()
+        assert improve.text_language == "unknown"
