@@ -1,0 +1,404 @@
+"""Every SQL statement about the outbox: enqueue, claim, sent, retry, failed, status, purge.
+
+Row life cycle (column `status`):
+
+    pending --claim--> sending --> sent
+       ^                  |  \\--> failed   (permanent error or attempts used up)
+       |                  |
+       +--schedule_retry--+      sending --recover_interrupted--> unknown
+
+`sending` is committed right before the Bot API call and means "possibly on its way". A row
+still `sending` after a crash is ambiguous (Telegram has no idempotency key), so it becomes
+`unknown` and is not resent automatically: at most once, see docs/outbox.md.
+While a row is `sending`, `next_attempt_at` holds the claim time; on `sent`, `failed` and
+`unknown` rows it holds the time of the last attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
+
+from storage.models import OutboxMessage, Resident
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+UNKNOWN = "unknown"
+STATUSES = (PENDING, SENDING, SENT, FAILED, UNKNOWN)
+# Rows that still block later messages to the same chat (per-chat order).
+_OPEN = (PENDING, SENDING)
+_ERROR_LENGTH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DueMessage:
+    """The light part of a due row: enough to plan sending under the rate limits."""
+
+    id: int
+    chat_id: int
+    is_group: bool
+    next_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """A row this sender now owns (status `sending`), with everything needed to send it."""
+
+    id: int
+    kind: str
+    chat_id: int
+    is_group: bool
+    resident_id: int | None
+    alliance_id: int | None
+    method: str
+    payload: dict[str, Any]
+    file_name: str | None
+    file_data: bytes | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCount:
+    """How many rows of one kind are in one status."""
+
+    kind: str
+    status: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRecord:
+    """A failed or unknown row, for the operator (the chat id stays inside the database)."""
+
+    id: int
+    kind: str
+    status: str
+    chat_id: int
+    resident_id: int | None
+    alliance_id: int | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    last_attempt_at: datetime
+
+
+def _clip(reason: str) -> str:
+    return reason if len(reason) <= _ERROR_LENGTH else reason[: _ERROR_LENGTH - 3] + "..."
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    dedupe_key: str,
+    chat_id: int,
+    method: str,
+    payload: dict[str, Any],
+    now: datetime,
+    resident_id: int | None = None,
+    alliance_id: int | None = None,
+    is_group: bool = False,
+    file_name: str | None = None,
+    file_data: bytes | None = None,
+) -> bool:
+    """Queue a message in the caller's transaction; False when `dedupe_key` is already queued."""
+    values = {
+        "kind": kind,
+        "dedupe_key": dedupe_key,
+        "chat_id": chat_id,
+        "is_group": is_group,
+        "resident_id": resident_id,
+        "alliance_id": alliance_id,
+        "method": method,
+        "payload": payload,
+        "file_name": file_name,
+        "file_data": file_data,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert: Any
+    if dialect == "postgresql":
+        insert = postgresql.insert(OutboxMessage)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(OutboxMessage)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    statement = (
+        insert.values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(OutboxMessage.id)
+    )
+    # RETURNING, not rowcount: the ORM insert path does not report rowcount reliably.
+    return session.execute(statement).scalar_one_or_none() is not None
+
+
+def load_due(session: Session, now: datetime, limit: int) -> list[DueMessage]:
+    """Pending rows due at `now`, oldest first, only the first open row of each chat.
+
+    A chat's later messages wait until its earlier ones are final, so a digest's text, chart
+    and CSV arrive in the order they were queued, even across retries.
+    """
+    earlier = aliased(OutboxMessage)
+    blocked = exists().where(
+        and_(
+            earlier.chat_id == OutboxMessage.chat_id,
+            earlier.id < OutboxMessage.id,
+            earlier.status.in_(_OPEN),
+        )
+    )
+    rows = session.execute(
+        select(
+            OutboxMessage.id,
+            OutboxMessage.chat_id,
+            OutboxMessage.is_group,
+            OutboxMessage.next_attempt_at,
+        )
+        .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now, ~blocked)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    ).all()
+    return [DueMessage(r.id, r.chat_id, r.is_group, r.next_attempt_at) for r in rows]
+
+
+def claim(session: Session, message_id: int, now: datetime) -> ClaimedMessage | None:
+    """Take a pending row for sending (status `sending`, one attempt counted); None if taken.
+
+    On PostgreSQL the row is locked with SKIP LOCKED, so a second sender passes it by instead
+    of waiting; on both backends the status check in the UPDATE makes the claim exclusive.
+    """
+    row = session.execute(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == PENDING,
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .with_for_update(skip_locked=True)
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == PENDING)
+        .values(status=SENDING, attempts=OutboxMessage.attempts + 1, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return ClaimedMessage(
+        id=row.id,
+        kind=row.kind,
+        chat_id=row.chat_id,
+        is_group=row.is_group,
+        resident_id=row.resident_id,
+        alliance_id=row.alliance_id,
+        method=row.method,
+        payload=dict(row.payload),
+        file_name=row.file_name,
+        file_data=row.file_data,
+        attempts=row.attempts + 1,
+    )
+
+
+def _finish(session: Session, message_id: int, **values: Any) -> bool:
+    """Move a `sending` row on; False when it was not ours (any more)."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_sent(session: Session, message_id: int, telegram_message_id: int, now: datetime) -> bool:
+    """Record a delivered message with Telegram's message id."""
+    return _finish(
+        session,
+        message_id,
+        status=SENT,
+        telegram_message_id=telegram_message_id,
+        sent_at=now,
+        last_error=None,
+    )
+
+
+def schedule_retry(
+    session: Session,
+    message_id: int,
+    next_attempt_at: datetime,
+    reason: str,
+    *,
+    count_attempt: bool = True,
+) -> bool:
+    """Put a `sending` row back to pending for a later try; a flood wait gives its attempt back."""
+    values: dict[str, Any] = {
+        "status": PENDING,
+        "next_attempt_at": next_attempt_at,
+        "last_error": _clip(reason),
+    }
+    if not count_attempt:
+        values["attempts"] = OutboxMessage.attempts - 1
+    return _finish(session, message_id, **values)
+
+
+def mark_failed(session: Session, message_id: int, reason: str, now: datetime) -> bool:
+    """Give up on a `sending` row for good, keeping the reason."""
+    return _finish(
+        session, message_id, status=FAILED, last_error=_clip(reason), next_attempt_at=now
+    )
+
+
+def retarget(session: Session, message_id: int, chat_id: int, now: datetime) -> bool:
+    """A group became a supergroup: send this row to its new chat id, attempt not counted."""
+    return _finish(
+        session,
+        message_id,
+        status=PENDING,
+        chat_id=chat_id,
+        attempts=OutboxMessage.attempts - 1,
+        next_attempt_at=now,
+    )
+
+
+def mark_resident_unreachable(
+    session: Session, resident_id: int, reason: str, now: datetime
+) -> bool:
+    """Note that the bot can no longer write to this resident (e.g. they blocked it)."""
+    result = session.execute(
+        update(Resident)
+        .where(Resident.id == resident_id)
+        .values(unreachable_at=now, unreachable_reason=reason[:200])
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def recover_interrupted(session: Session, now: datetime, claimed_before: datetime) -> int:
+    """Rows left `sending` by a crashed sender (claimed before `claimed_before`) become `unknown`.
+
+    They may or may not have reached Telegram; resending could send them twice, so they wait
+    for an operator (`buurtstem outbox retry-failed --include-unknown`).
+    """
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == SENDING, OutboxMessage.next_attempt_at < claimed_before)
+        .values(
+            status=UNKNOWN,
+            last_error="interrupted during sending: delivery unknown, not resent",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def requeue_interrupted(session: Session, now: datetime, claimed_before: datetime) -> int:
+    """Rows left `sending` go back to pending (at least once: they may arrive twice)."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == SENDING, OutboxMessage.next_attempt_at < claimed_before)
+        .values(
+            status=PENDING,
+            next_attempt_at=now,
+            last_error="interrupted during sending: resent, may arrive twice",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def next_due_at(session: Session) -> datetime | None:
+    """When the earliest pending row becomes due (None when nothing is pending)."""
+    return session.execute(
+        select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == PENDING)
+    ).scalar_one_or_none()
+
+
+def status_counts(session: Session) -> list[StatusCount]:
+    """Row counts per kind and status."""
+    rows = session.execute(
+        select(OutboxMessage.kind, OutboxMessage.status, func.count())
+        .group_by(OutboxMessage.kind, OutboxMessage.status)
+        .order_by(OutboxMessage.kind, OutboxMessage.status)
+    ).all()
+    return [StatusCount(kind, status, int(count)) for kind, status, count in rows]
+
+
+def oldest_waiting(session: Session) -> datetime | None:
+    """Creation time of the oldest row not yet final (pending or sending)."""
+    return session.execute(
+        select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status.in_(_OPEN))
+    ).scalar_one_or_none()
+
+
+def recent_failures(session: Session, limit: int = 10) -> list[FailureRecord]:
+    """The latest failed and unknown rows, newest first."""
+    rows = session.execute(
+        select(OutboxMessage)
+        .where(OutboxMessage.status.in_((FAILED, UNKNOWN)))
+        .order_by(OutboxMessage.next_attempt_at.desc(), OutboxMessage.id.desc())
+        .limit(limit)
+    ).scalars()
+    return [
+        FailureRecord(
+            id=row.id,
+            kind=row.kind,
+            status=row.status,
+            chat_id=row.chat_id,
+            resident_id=row.resident_id,
+            alliance_id=row.alliance_id,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            last_attempt_at=row.next_attempt_at,
+        )
+        for row in rows
+    ]
+
+
+def retry_failed(
+    session: Session,
+    now: datetime,
+    *,
+    kinds: Sequence[str] = (),
+    ids: Iterable[int] = (),
+    include_unknown: bool = False,
+) -> int:
+    """Put failed (and, if asked, unknown) rows back to pending with fresh attempts."""
+    statuses = (FAILED, UNKNOWN) if include_unknown else (FAILED,)
+    conditions = [OutboxMessage.status.in_(statuses)]
+    if kinds:
+        conditions.append(OutboxMessage.kind.in_(list(kinds)))
+    id_list = list(ids)
+    if id_list:
+        conditions.append(OutboxMessage.id.in_(id_list))
+    result = session.execute(
+        update(OutboxMessage)
+        .where(*conditions)
+        .values(status=PENDING, attempts=0, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge(session: Session, before: datetime, statuses: Sequence[str] = (SENT,)) -> int:
+    """Delete final rows last touched before `before` (sent ones by default)."""
+    if not set(statuses) <= {SENT, FAILED, UNKNOWN}:
+        raise ValueError("only final rows (sent, failed, unknown) can be purged")
+    result = session.execute(
+        delete(OutboxMessage)
+        .where(OutboxMessage.status.in_(list(statuses)), OutboxMessage.next_attempt_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
