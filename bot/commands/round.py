@@ -1,0 +1,354 @@
+"""`buurtstem round`: publish survey rounds, list and show them, close one early."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import click
+import yaml
+
+from bot.cli import setting_option, settings_from
+from bot.clock import SystemClock
+from bot.rounds import (
+    RoundError,
+    RoundSpec,
+    build_spec,
+    close_now,
+    is_round_file,
+    local,
+    publish_round,
+    zone,
+)
+from bot.settings import Settings
+from storage import rounds as store
+from storage.db import Database
+from storage.models import Round
+from storage.survey_versions import get_survey_version
+from surveys.areas import Areas, AreasFileError, load_areas
+from surveys.loader import SurveyError, load_survey
+
+
+@click.group("round")
+def command() -> None:
+    """Publish survey rounds for focus areas, list them, show one, close one early."""
+
+
+def _fail(message: str) -> NoReturn:
+    raise click.ClickException(message)
+
+
+def _areas(settings: Settings) -> Areas:
+    try:
+        return load_areas(settings.areas_file)
+    except (AreasFileError, OSError) as exc:
+        raise click.ClickException(f"areas file: {exc}") from exc
+
+
+def _database(settings: Settings) -> Database:
+    """The database, migrated to the newest schema (as `buurtstem run` does)."""
+    from storage.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # a bad URL or unreachable server: one clear line, no traceback
+        raise click.ClickException(f"could not open the database: {exc}") from exc
+    return Database(settings.database_url)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise click.ClickException(f"{path}{where}: {problem}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from exc
+
+
+def _describe(spec: RoundSpec, tz_name: str) -> list[str]:
+    tz = zone(tz_name)
+    areas = "all focus areas" if spec.area_codes is None else ", ".join(spec.area_codes)
+    lines = [
+        f"  areas: {areas}",
+        f"  opens {local(spec.opens_at, tz)}, closes {local(spec.closes_at, tz)} ({tz_name})",
+    ]
+    if spec.reminder_after_days is None:
+        lines.append("  reminders: none")
+    else:
+        whom = " and ".join(
+            label
+            for label, on in (
+                ("started-not-finished", spec.remind_started),
+                ("not-started", spec.remind_not_started),
+            )
+            if on
+        )
+        lines.append(
+            f"  reminders: every {spec.reminder_after_days} day(s) after opening, "
+            f"at most {spec.max_reminders}, to {whom} residents"
+        )
+    return lines
+
+
+@command.command("publish")
+@click.argument("file")
+@click.option("--name", default=None, help="Round name (overrides the round file).")
+@click.option(
+    "--areas",
+    "area_list",
+    default=None,
+    help="'all' or comma-separated focus area codes (see buurtstem areas list).",
+)
+@click.option("--opens", default=None, help="Local opening time, e.g. '2026-11-09 09:00'.")
+@click.option(
+    "--closes",
+    default=None,
+    help="Local closing time, e.g. '2026-11-30 17:00' (a bare date: the end of that day).",
+)
+@click.option("--remind-after-days", type=int, default=None, help="Remind after N days.")
+@click.option("--max-reminders", type=int, default=None, help="At most this many reminders.")
+@click.option(
+    "--remind-whom",
+    type=click.Choice(["both", "started", "not-started"]),
+    default=None,
+    help="Remind residents who started and did not finish, who did not start, or both.",
+)
+@setting_option("database_url")
+@setting_option("areas_file")
+@setting_option("timezone")
+def publish_command(
+    file: str,
+    name: str | None,
+    area_list: str | None,
+    opens: str | None,
+    closes: str | None,
+    remind_after_days: int | None,
+    max_reminders: int | None,
+    remind_whom: str | None,
+    database_url: str | None,
+    areas_file: str | None,
+    timezone: str | None,
+) -> None:
+    """Publish a round: FILE is a round file (YAML with survey, name, areas, opens, closes,
+    reminder) or a survey file with the round given as options.
+
+    The survey is validated first; a survey version already stored with other content is
+    refused (give the changed survey a new version). The round opens and closes by itself
+    while the bot runs.
+    """
+    settings = settings_from(database_url=database_url, areas_file=areas_file, timezone=timezone)
+    path = Path(file)
+    if not path.is_file():
+        _fail(f"file not found: {file}")
+    data = _read_yaml(path)
+    # A round file names its survey; a survey file gets its round settings from the options.
+    values: dict[str, Any] = dict(data) if is_round_file(data) else {"survey": str(path.resolve())}
+    overrides = {"name": name, "areas": area_list, "opens": opens, "closes": closes}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    if remind_after_days is not None or max_reminders is not None or remind_whom is not None:
+        reminder = dict(values.get("reminder") or {})
+        if remind_after_days is not None:
+            reminder["after_days"] = remind_after_days
+        if max_reminders is not None:
+            reminder["max"] = max_reminders
+        if remind_whom is not None:
+            reminder["whom"] = remind_whom
+        values["reminder"] = reminder
+    areas = _areas(settings)
+    try:
+        tz = zone(settings.timezone)
+        spec = build_spec(values, path.resolve().parent, tz, areas)
+    except RoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        survey = load_survey(spec.survey_path)
+    except SurveyError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem))
+        click.echo(f"Not published: fix the survey file first ({len(exc.problems)} problem(s)).")
+        sys.exit(1)
+    db = _database(settings)
+    try:
+        published = publish_round(
+            db,
+            spec,
+            survey,
+            spec.survey_path.read_text(encoding="utf-8"),
+            SystemClock().now(),
+            tz,
+        )
+    except RoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+    verb = {
+        "created": "published",
+        "updated": "updated (not opened yet)",
+        "unchanged": "already published, unchanged",
+    }[published.outcome]
+    click.echo(
+        f"Round {published.round_id} '{spec.name}' {verb}: survey {survey.id} {survey.version}"
+    )
+    for line in _describe(spec, settings.timezone):
+        click.echo(line)
+    if published.outcome != "unchanged":
+        click.echo(
+            "It opens and closes by itself while the bot runs; invitations go out at opening."
+        )
+
+
+def _version_label(db_round: Round) -> str:
+    version = db_round.survey_version
+    return f"{version.survey_id} {version.version}"
+
+
+@command.command("list")
+@setting_option("database_url")
+@setting_option("timezone")
+def list_command(database_url: str | None, timezone: str | None) -> None:
+    """Every round: id, name, survey version, status, period, responses per area."""
+    settings = settings_from(database_url=database_url, timezone=timezone)
+    tz = _zone(settings)
+    db = _database(settings)
+    try:
+        with db.session() as session:
+            rounds = store.list_rounds(session)
+            counts = store.response_counts(session, [r.id for r in rounds])
+            if not rounds:
+                click.echo("No rounds yet. Publish one with: buurtstem round publish FILE")
+                return
+            for round_ in rounds:
+                period = (
+                    f"since {local(round_.opens_at, tz)}"
+                    if round_.standing
+                    else f"{local(round_.opens_at, tz)} to {local(round_.closes_at, tz)}"
+                )
+                name = f"{round_.name} (standing)" if round_.standing else round_.name
+                click.echo(
+                    f"{round_.id:>4}  {name}  [{_version_label(round_)}]  {round_.status}  {period}"
+                )
+                for line in _count_lines(counts[round_.id]):
+                    click.echo("      " + line)
+    finally:
+        db.dispose()
+
+
+def _zone(settings: Settings) -> ZoneInfo:
+    try:
+        return zone(settings.timezone)
+    except RoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _count_lines(counts: list[store.AreaCount]) -> list[str]:
+    if not counts:
+        return ["no responses"]
+    lines = [f"{c.area_code}: started {c.started}, completed {c.completed}" for c in counts]
+    if len(counts) > 1:
+        lines.append(
+            f"total: started {sum(c.started for c in counts)}, "
+            f"completed {sum(c.completed for c in counts)}"
+        )
+    return lines
+
+
+@command.command("show")
+@click.argument("round_id", type=int)
+@setting_option("database_url")
+@setting_option("timezone")
+def show_command(round_id: int, database_url: str | None, timezone: str | None) -> None:
+    """One round in full: settings, responses per area, messages queued and sent."""
+    settings = settings_from(database_url=database_url, timezone=timezone)
+    tz = _zone(settings)
+    db = _database(settings)
+    try:
+        with db.session() as session:
+            round_ = store.get_round(session, round_id)
+            if round_ is None:
+                _fail(f"no round {round_id} (see buurtstem round list)")
+            version = get_survey_version(session, round_.survey_version_id)
+            assert version is not None
+            click.echo(
+                f"Round {round_.id}: {round_.name}" + (" (standing)" if round_.standing else "")
+            )
+            click.echo(f"  survey: {version.survey_id} {version.version} ({version.title})")
+            click.echo(f"  status: {round_.status}")
+            areas = "all focus areas" if round_.area_codes is None else ", ".join(round_.area_codes)
+            click.echo(f"  areas: {areas}")
+            click.echo(f"  opens: {local(round_.opens_at, tz)}")
+            if not round_.standing:
+                click.echo(f"  closes: {local(round_.closes_at, tz)}")
+            if round_.opened_at is not None:
+                click.echo(f"  opened at: {local(round_.opened_at, tz)}")
+            if round_.closed_at is not None:
+                click.echo(f"  closed at: {local(round_.closed_at, tz)}")
+            if round_.reminder_after_days is None:
+                click.echo("  reminders: none")
+            else:
+                whom = [
+                    label
+                    for label, on in (
+                        ("started-not-finished", round_.remind_started),
+                        ("not-started", round_.remind_not_started),
+                    )
+                    if on
+                ]
+                click.echo(
+                    f"  reminders: every {round_.reminder_after_days} day(s), at most "
+                    f"{round_.max_reminders}, to {' and '.join(whom)}; "
+                    f"{round_.reminders_done} decided"
+                )
+            click.echo("  responses:")
+            for line in _count_lines(store.response_counts(session, [round_id])[round_id]):
+                click.echo("    " + line)
+            messages = store.message_counts(session, round_id)
+            if messages:
+                click.echo("  messages (outbox, while kept):")
+                for (kind, status), count in sorted(messages.items()):
+                    click.echo(f"    {kind} {status}: {count}")
+    finally:
+        db.dispose()
+
+
+@command.command("close")
+@click.argument("round_id", type=int)
+@setting_option("database_url")
+@setting_option("areas_file")
+@setting_option("timezone")
+def close_command(
+    round_id: int, database_url: str | None, areas_file: str | None, timezone: str | None
+) -> None:
+    """Close a round now (a scheduled one is cancelled); unfinished answers are kept."""
+    settings = settings_from(database_url=database_url, areas_file=areas_file, timezone=timezone)
+    _zone(settings)
+    areas = _areas(settings)
+    db = _database(settings)
+    try:
+        with db.session() as session:
+            round_ = store.get_round(session, round_id)
+            if round_ is None:
+                _fail(f"no round {round_id} (see buurtstem round list)")
+            if round_.standing:
+                _fail(
+                    f"round {round_id} is the standing round of the default survey; "
+                    "it ends when the default survey gets a new version"
+                )
+            if round_.status == store.CLOSED:
+                _fail(f"round {round_id} is already closed")
+        report = close_now(db, round_id, SystemClock().now(), areas, settings.timezone)
+    finally:
+        db.dispose()
+    if report is None:
+        _fail(f"round {round_id} is already closed")
+    if report.missed:
+        click.echo(f"Round {round_id} cancelled: it had not opened yet.")
+    else:
+        click.echo(
+            f"Round {round_id} closed: {report.closed_responses} unfinished response(s) kept as "
+            f"partial, {report.closed_notices} resident(s) told."
+        )
