@@ -19,8 +19,10 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.clock import Clock, SystemClock
+from bot.rounds import register_round_jobs
 from bot.settings import Settings
 from handlers import resident
+from handlers.admin import rounds_command
 from handlers.services import SERVICES_KEY, Services
 from locales.catalogue import Catalogue, default_catalogue
 from locales.detection import LanguageDetector
@@ -110,6 +112,8 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("area", resident.area_command, filters=private))
     application.add_handler(CommandHandler("stop", resident.stop_command, filters=private))
     application.add_handler(CommandHandler("forget", resident.forget_command, filters=private))
+    # Programme staff: /rounds (handlers/admin.py); others get the unknown-command answer.
+    application.add_handler(CommandHandler("rounds", rounds_command, filters=private))
     application.add_handler(CallbackQueryHandler(resident.on_button))
     application.add_handler(
         MessageHandler(private & filters.TEXT & ~filters.COMMAND, resident.on_text)
@@ -129,6 +133,7 @@ async def _post_init(application: Application) -> None:
     await register_commands(application, services)
     if application.job_queue is not None:
         application.job_queue.run_repeating(_housekeeping, interval=timedelta(hours=1), first=5)
+    register_round_jobs(application)  # rounds open/close on time, reminders (bot/rounds.py)
 
 
 async def register_commands(application: Application, services: Services) -> None:
