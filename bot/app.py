@@ -19,9 +19,10 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.clock import Clock, SystemClock
+from bot.digests import register_digest_jobs
 from bot.rounds import register_round_jobs
 from bot.settings import Settings
-from handlers import resident
+from handlers import alliance, resident, results
 from handlers.admin import rounds_command
 from handlers.services import SERVICES_KEY, Services
 from locales.catalogue import Catalogue, default_catalogue
@@ -112,6 +113,15 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("area", resident.area_command, filters=private))
     application.add_handler(CommandHandler("stop", resident.stop_command, filters=private))
     application.add_handler(CommandHandler("forget", resident.forget_command, filters=private))
+    # Alliance groups (/koppel, /link, /digest) and residents' /results: handlers/alliance.py,
+    # handlers/results.py. Before the private catch-all for unknown commands.
+    application.add_handler(CommandHandler(["koppel", "link"], alliance.link_command))
+    application.add_handler(
+        CommandHandler("digest", alliance.digest_command, filters=filters.ChatType.GROUPS)
+    )
+    application.add_handler(CommandHandler("results", results.results_command, filters=private))
+    application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, alliance.on_migrate))
+    # End of alliance handlers.
     # Programme staff: /rounds (handlers/admin.py); others get the unknown-command answer.
     application.add_handler(CommandHandler("rounds", rounds_command, filters=private))
     application.add_handler(CallbackQueryHandler(resident.on_button))
@@ -134,6 +144,7 @@ async def _post_init(application: Application) -> None:
     if application.job_queue is not None:
         application.job_queue.run_repeating(_housekeeping, interval=timedelta(hours=1), first=5)
     register_round_jobs(application)  # rounds open/close on time, reminders (bot/rounds.py)
+    register_digest_jobs(application)  # alliance digests: one tick a minute (bot/digests.py)
 
 
 async def register_commands(application: Application, services: Services) -> None:

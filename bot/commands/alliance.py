@@ -1,0 +1,151 @@
+"""`buurtstem alliance`: one-time link codes, linked chats, unlinking, digest schedules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import click
+
+from bot.cli import setting_option, settings_from
+from bot.clock import SystemClock
+from bot.schedules import EVERY, WEEKDAYS, Schedule, ScheduleError
+from bot.settings import Settings
+from storage import alliances as store
+from storage.db import Database
+from surveys.areas import load_areas
+
+
+def _open(settings: Settings) -> Database:
+    return Database(settings.database_url)
+
+
+@click.group("alliance")
+def command() -> None:
+    """Link alliance group chats to their focus area and set their digest schedules."""
+
+
+@command.command("invite")
+@click.argument("area")
+@click.option("--expires-days", default=7, show_default=True, type=click.IntRange(1, 30))
+@setting_option("database_url")
+@setting_option("areas_file", type=click.Path(dir_okay=False))
+def invite(area: str, expires_days: int, database_url: str | None, areas_file: str | None) -> None:
+    """Print a one-time code that links an alliance's group to AREA (stored only as a hash)."""
+    settings = settings_from(database_url=database_url, areas_file=areas_file)
+    areas = load_areas(settings.areas_file)
+    found = areas.get(area)
+    if found is None:
+        raise click.ClickException(
+            f"unknown area {area!r}; known: {', '.join(a.code for a in areas.all())}"
+        )
+    now = SystemClock().now()
+    db = _open(settings)
+    try:
+        with db.session() as session:
+            code = store.create_code(
+                session, found.code, settings.pseudonym_key, now, timedelta(days=expires_days)
+            )
+    finally:
+        db.dispose()
+    expires = (now + timedelta(days=expires_days)).astimezone(ZoneInfo(settings.timezone))
+    click.echo(f"Code for {found.name}: {code}")
+    click.echo(f"Valid once, until {expires:%Y-%m-%d %H:%M} ({settings.timezone}).")
+    click.echo("Add the bot to the alliance's Telegram group and send there:")
+    click.echo(f"  /koppel {code}")
+
+
+@command.command("list")
+@setting_option("database_url")
+def list_command(database_url: str | None) -> None:
+    """Linked chats: id, area, chat title, linked since, schedule, last digest."""
+    settings = settings_from(database_url=database_url)
+    tz = ZoneInfo(settings.timezone)
+    db = _open(settings)
+    try:
+        with db.session() as session:
+            alliances = store.all_alliances(session)
+            last = store.last_digest_times(session)
+    finally:
+        db.dispose()
+    if not alliances:
+        click.echo("No linked chats.")
+        return
+    click.echo("id\tarea\tchat\tlinked since\tschedule\tlanguage\tlast digest")
+    for a in alliances:
+        try:
+            schedule = Schedule.from_json(a.schedule).describe()
+        except ScheduleError:
+            schedule = "invalid (default used)"
+        sent = last.get(a.id)
+        click.echo(
+            "\t".join(
+                [
+                    str(a.id),
+                    a.area_code,
+                    a.title or "-",
+                    f"{a.linked_at.astimezone(tz):%Y-%m-%d %H:%M}",
+                    schedule,
+                    a.language,
+                    f"{sent.astimezone(tz):%Y-%m-%d %H:%M}" if sent else "-",
+                ]
+            )
+        )
+
+
+@command.command("unlink")
+@click.argument("chat_or_id", type=int)
+@setting_option("database_url")
+def unlink(chat_or_id: int, database_url: str | None) -> None:
+    """Unlink a chat, by alliance id (from `list`) or by chat id; queued digests are dropped."""
+    settings = settings_from(database_url=database_url)
+    db = _open(settings)
+    try:
+        with db.session() as session:
+            alliance = store.find_alliance(session, chat_or_id)
+            if alliance is None:
+                raise click.ClickException(f"no linked chat {chat_or_id}")
+            area, alliance_id = alliance.area_code, alliance.id
+            dropped = store.unlink(session, alliance)
+    finally:
+        db.dispose()
+    click.echo(f"Unlinked alliance {alliance_id} ({area}); {dropped} queued message(s) dropped.")
+
+
+@command.command("schedule")
+@click.argument("alliance_id", type=int)
+@click.option("--every", type=click.Choice(EVERY), default="weekly", show_default=True)
+@click.option("--day", type=click.Choice(WEEKDAYS), default="mon", show_default=True)
+@click.option("--time", "at", default="09:00", show_default=True, help="Local time, HH:MM.")
+@click.option("--language", default=None, help="Language of the digest texts (nl, en, ...).")
+@setting_option("database_url")
+def schedule(
+    alliance_id: int,
+    every: str,
+    day: str,
+    at: str,
+    language: str | None,
+    database_url: str | None,
+) -> None:
+    """Set when an alliance gets its digest (local time; 02:00-02:59 is refused)."""
+    settings = settings_from(database_url=database_url)
+    try:
+        rule = Schedule.parse(every, day, at)
+    except ScheduleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db = _open(settings)
+    try:
+        with db.session() as session:
+            alliance = store.find_alliance(session, alliance_id)
+            if alliance is None:
+                raise click.ClickException(f"no linked chat {alliance_id}")
+            store.set_schedule(session, alliance, rule.to_json(), language)
+            lang = alliance.language
+    finally:
+        db.dispose()
+    upcoming = rule.next_run(SystemClock().now(), settings.timezone)
+    tz = ZoneInfo(settings.timezone)
+    click.echo(
+        f"Alliance {alliance_id}: {rule.describe()} ({settings.timezone}), language {lang}; "
+        f"next digest {upcoming.astimezone(tz):%Y-%m-%d %H:%M}."
+    )

@@ -1,0 +1,87 @@
+"""`buurtstem digest preview`: an area's digest as the alliance would get it, to check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+from bot.cli import setting_option, settings_from
+from bot.clock import SystemClock
+from bot.digests import CountsCache, digest_input, render
+from locales.catalogue import default_catalogue
+from storage.db import Database
+from storage.models import Round
+from storage.rounds import round_for_area
+from surveys.areas import load_areas
+
+
+@click.group("digest")
+def command() -> None:
+    """Alliance digests."""
+
+
+@command.command("preview")
+@click.argument("area")
+@click.option("--round", "round_id", type=int, default=None, help="Round id (default: current).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder for the PNG and CSV.",
+)
+@click.option("--language", default="nl", show_default=True)
+@setting_option("database_url")
+@setting_option("areas_file", type=click.Path(dir_okay=False))
+def preview(
+    area: str,
+    round_id: int | None,
+    out: Path,
+    language: str,
+    database_url: str | None,
+    areas_file: str | None,
+) -> None:
+    """Print AREA's digest text (round so far) and write its chart PNG and CSV; sends nothing."""
+    settings = settings_from(database_url=database_url, areas_file=areas_file)
+    found = load_areas(settings.areas_file).get(area)
+    if found is None:
+        raise click.ClickException(f"unknown area {area!r}")
+    tz = ZoneInfo(settings.timezone)
+    now = SystemClock().now()
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            round_ = (
+                session.get(Round, round_id)
+                if round_id is not None
+                else round_for_area(session, found.code, now)
+            )
+            if round_ is None:
+                raise click.ClickException("no such round" if round_id else "no open round here")
+            end = min(now, round_.closed_at or now)
+            data = digest_input(
+                CountsCache(session, default_catalogue()),
+                area=found,
+                round_=round_,
+                period_start=round_.opens_at,
+                period_end=end,
+                previous_end=None,
+                tz=tz,
+            )
+    finally:
+        db.dispose()
+    digest = render(data, lang=language, min_n=settings.min_cell_size, last_published=None)
+    for i, text in enumerate(digest.messages, 1):
+        click.echo(f"--- message {i}/{len(digest.messages)} (Telegram HTML) ---")
+        click.echo(text)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"digest-{found.code}-{end.astimezone(tz):%Y-%m-%d}"
+    csv_path = out / f"{stem}.csv"
+    csv_path.write_bytes(digest.csv)
+    click.echo(f"CSV: {csv_path}")
+    if digest.chart_png is not None:
+        png_path = out / f"{stem}.png"
+        png_path.write_bytes(digest.chart_png)
+        click.echo(f"Chart: {png_path}")

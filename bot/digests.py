@@ -1,0 +1,569 @@
+"""Deciding and queueing alliance digests: due schedules, final digests, on demand.
+
+A tick reads what is due, computes each digest outside any write transaction, then in one short
+transaction records the DigestSent row and queues text, chart and CSV in the outbox. The unique
+(alliance, kind, period_end) row makes every digest happen once, whoever decides it; the latest
+missed run is caught up after downtime, earlier missed ones are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from telegram.ext import Application, ContextTypes
+
+from bot.schedules import DEFAULT_SCHEDULE, Schedule, ScheduleError
+from digests import Digest, DigestInput, QuestionInfo, Sample, build_digest, publish
+from digests.model import PublishedTable
+from locales.catalogue import Catalogue, default_catalogue
+from storage import aggregates
+from storage import alliances as store
+from storage.db import Database
+from storage.models import Alliance, Round, SurveyVersion
+from storage.outbox import enqueue
+from storage.rounds import round_for_area
+from surveys.areas import Area, Areas
+from surveys.schema import Survey
+
+log = logging.getLogger(__name__)
+
+SCHEDULED, FINAL, ON_DEMAND = "scheduled", "final", "on_demand"
+ON_DEMAND_INTERVAL = timedelta(minutes=10)
+TICK_INTERVAL = timedelta(minutes=1)
+MAX_COMMENTS = 20
+# matplotlib's pyplot state is global: one chart at a time, whichever thread draws it.
+_CHART_LOCK = threading.Lock()
+
+
+# ---- what a digest is computed from ------------------------------------------------------
+
+
+def question_infos(definition: Mapping[str, Any], catalogue: Catalogue) -> list[QuestionInfo]:
+    """The digest's view of a stored survey definition (short labels from the catalogue)."""
+    survey = Survey.from_json(definition)
+    infos = []
+    for q in survey.questions:
+        key = f"alliance.labels.{q.id}"
+        labels = {
+            lang: catalogue.get(lang, key)
+            for lang in catalogue.languages
+            if catalogue.has(lang, key)
+        }
+        infos.append(
+            QuestionInfo(
+                id=q.id,
+                type=q.type,
+                text=dict(q.text),
+                options=[(o.id, dict(o.label)) for o in q.options],
+                reverse=q.reverse,
+                item=q.item,
+                label=labels,
+            )
+        )
+    return infos
+
+
+class CountsCache:
+    """Round counts per (round, moment), shared by every digest of one tick."""
+
+    def __init__(self, session: Session, catalogue: Catalogue) -> None:
+        self.session = session
+        self.catalogue = catalogue
+        self._counts: dict[tuple[int, datetime | None, str | None], aggregates.RoundCounts] = {}
+        self._questions: dict[int, list[QuestionInfo]] = {}
+
+    def questions(self, round_: Round) -> list[QuestionInfo]:
+        """The questions of the round's survey version."""
+        if round_.survey_version_id not in self._questions:
+            version = self.session.get(SurveyVersion, round_.survey_version_id)
+            assert version is not None
+            self._questions[round_.survey_version_id] = question_infos(
+                version.definition, self.catalogue
+            )
+        return self._questions[round_.survey_version_id]
+
+    def counts(
+        self, round_: Round, until: datetime | None, area_code: str | None = None
+    ) -> aggregates.RoundCounts:
+        """All areas' counts (or one area's, when given and not cached for all) up to `until`."""
+        everything = self._counts.get((round_.id, until, None))
+        if everything is not None:
+            return everything
+        key = (round_.id, until, area_code)
+        if key not in self._counts:
+            questions = self.questions(round_)
+            self._counts[key] = aggregates.round_counts(
+                self.session,
+                round_.id,
+                until=until,
+                area_codes=None if area_code is None else [area_code],
+                multi=[q.id for q in questions if q.type == "multi"],
+                skip=[q.id for q in questions if q.type == "text"],
+            )
+        return self._counts[key]
+
+
+def period_label(start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    """`02-11-2026 – 09-11-2026` in local dates (language neutral)."""
+    return f"{start.astimezone(tz):%d-%m-%Y} – {end.astimezone(tz):%d-%m-%Y}"
+
+
+def digest_input(
+    cache: CountsCache,
+    *,
+    area: Area,
+    round_: Round,
+    period_start: datetime,
+    period_end: datetime,
+    previous_end: datetime | None,
+    tz: ZoneInfo,
+    all_areas: bool = True,
+    with_comments: bool = True,
+) -> DigestInput:
+    """Everything build_digest needs for one area, from the cache's GROUP BY queries."""
+    questions = cache.questions(round_)
+    scope = None if all_areas else area.code
+    current = cache.counts(round_, period_end, scope)
+    previous: Sample | None = None
+    if previous_end is not None:
+        previous = cache.counts(round_, previous_end, scope).area(area.code).total()
+    earlier = []
+    for old in aggregates.earlier_rounds(cache.session, area.code, round_):
+        sample = cache.counts(old, None, scope).area(area.code).total()
+        if sample.started:
+            earlier.append((old.name, sample))
+    found: list[Any] = []
+    languages: dict[str, int] = {}
+    if with_comments:
+        found, languages = aggregates.comments(
+            cache.session,
+            round_.id,
+            area.code,
+            questions=[q.id for q in questions if q.type == "text"],
+            since=period_start,
+            until=period_end,
+            limit=MAX_COMMENTS,
+        )
+    return DigestInput(
+        area_code=area.code,
+        area_name=area.name,
+        round_name=round_.name,
+        period=period_label(period_start, period_end, tz),
+        questions=questions,
+        current=current.area(area.code),
+        neighbourhood_names={h.code: h.name for h in area.neighbourhoods},
+        previous=previous,
+        earlier_rounds=earlier,
+        all_areas=current.all_areas() if all_areas else None,
+        comments=found,
+        comment_languages=languages,
+    )
+
+
+def render(
+    data: DigestInput,
+    *,
+    lang: str,
+    min_n: int,
+    last_published: Mapping[str, int] | None,
+    chart: bool = True,
+) -> Digest:
+    """build_digest, one chart at a time."""
+    with _CHART_LOCK:
+        return build_digest(
+            data, lang=lang, min_n=min_n, last_published=last_published, chart=chart
+        )
+
+
+# ---- deciding ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Due:
+    """A digest that should be queued for an alliance."""
+
+    alliance_id: int
+    kind: str
+    period_end: datetime
+    round_id: int | None = None
+
+
+@dataclass
+class TickReport:
+    """What one tick did."""
+
+    due: list[Due] = field(default_factory=list)
+    queued: list[Due] = field(default_factory=list)
+    skipped: list[Due] = field(default_factory=list)
+    failed: list[Due] = field(default_factory=list)
+
+
+def _schedule(alliance: Alliance) -> Schedule:
+    try:
+        return Schedule.from_json(alliance.schedule)
+    except ScheduleError:
+        log.warning("alliance %d has an unusable schedule; using the default", alliance.id)
+        return DEFAULT_SCHEDULE
+
+
+def due_digests(session: Session, now: datetime, tz: ZoneInfo) -> list[Due]:
+    """Scheduled digests whose latest run has passed unsent, and final digests of closed rounds."""
+    found: list[Due] = []
+    closed = session.scalars(
+        select(Round).where(Round.status == "closed", Round.standing.is_(False))
+    ).all()
+    for alliance in store.all_alliances(session):
+        run = _schedule(alliance).previous_run(now, tz)
+        if run > alliance.linked_at and not store.digest_covering(session, alliance.id, run):
+            found.append(Due(alliance.id, SCHEDULED, run))
+        for round_ in closed:
+            if round_.area_codes is not None and alliance.area_code not in round_.area_codes:
+                continue
+            end = round_.closed_at or round_.closes_at
+            if end <= alliance.linked_at or end > now:
+                continue
+            if not store.final_digest_sent(session, alliance.id, round_.id):
+                found.append(Due(alliance.id, FINAL, end, round_.id))
+    return found
+
+
+@dataclass
+class Prepared:
+    """A computed digest waiting to be recorded and queued."""
+
+    due: Due
+    alliance_id: int
+    chat_id: int
+    area_code: str
+    round_id: int
+    period_start: datetime
+    previous_id: int | None
+    digest: Digest
+
+
+def _prepare(
+    cache: CountsCache,
+    alliance: Alliance,
+    due: Due,
+    *,
+    areas: Areas,
+    tz: ZoneInfo,
+    min_n: int,
+    chart: bool,
+) -> tuple[DigestInput, dict[str, Any]] | None:
+    session = cache.session
+    area = areas.get(alliance.area_code)
+    if area is None:
+        log.warning(
+            "alliance %d: area %s is not in the areas file", alliance.id, alliance.area_code
+        )
+        return None
+    if due.round_id is not None:
+        round_ = session.get(Round, due.round_id)
+    else:
+        round_ = round_for_area(session, area.code, due.period_end)
+    if round_ is None:
+        return None
+    last = store.last_digest(session, alliance.id)
+    same_round = (
+        last is not None and last.round_id == round_.id and last.period_end < due.period_end
+    )
+    period_start = last.period_end if last is not None and same_round else round_.opens_at
+    data = digest_input(
+        cache,
+        area=area,
+        round_=round_,
+        period_start=period_start,
+        period_end=due.period_end,
+        previous_end=last.period_end if last is not None and same_round else None,
+        tz=tz,
+    )
+    meta = {
+        "round_id": round_.id,
+        "period_start": period_start,
+        "previous_id": last.id if last is not None else None,
+        "last_published": dict(last.published_n or {}) if last is not None and same_round else None,
+    }
+    return data, meta
+
+
+def queue_digest(session: Session, prepared: Prepared, now: datetime) -> bool:
+    """Record the digest and queue its messages in this transaction; False if already there."""
+    due = prepared.due
+    latest = store.last_digest(session, prepared.alliance_id)
+    if (latest.id if latest is not None else None) != prepared.previous_id:
+        return False  # another digest came in between: recompute at the next tick
+    try:
+        with session.begin_nested():
+            store.record_digest(
+                session,
+                alliance_id=prepared.alliance_id,
+                round_id=prepared.round_id,
+                kind=due.kind,
+                period_start=prepared.period_start,
+                period_end=due.period_end,
+                published_n=prepared.digest.published_n,
+                now=now,
+            )
+    except IntegrityError:
+        return False
+    base = f"digest:{prepared.alliance_id}:{due.kind}:{due.period_end:%Y%m%dT%H%M%S}"
+    common: dict[str, Any] = {
+        "kind": "digest",
+        "chat_id": prepared.chat_id,
+        "is_group": True,
+        "alliance_id": prepared.alliance_id,
+        "now": now,
+    }
+    for i, text in enumerate(prepared.digest.messages):
+        enqueue(
+            session,
+            dedupe_key=f"{base}:text:{i}",
+            method="sendMessage",
+            payload={"text": text, "parse_mode": "HTML"},
+            **common,
+        )
+    if prepared.digest.chart_png is not None:
+        enqueue(
+            session,
+            dedupe_key=f"{base}:chart",
+            method="sendPhoto",
+            payload={},
+            file_name="buurtstem-digest.png",
+            file_data=prepared.digest.chart_png,
+            **common,
+        )
+    day = due.period_end.strftime("%Y-%m-%d")
+    enqueue(
+        session,
+        dedupe_key=f"{base}:csv",
+        method="sendDocument",
+        payload={},
+        file_name=f"buurtstem-{prepared.area_code}-{day}.csv",
+        file_data=prepared.digest.csv,
+        **common,
+    )
+    return True
+
+
+def _make(
+    db: Database,
+    due: Due,
+    *,
+    areas: Areas,
+    catalogue: Catalogue,
+    tz: ZoneInfo,
+    min_n: int,
+    chart: bool,
+    now: datetime,
+    cache: CountsCache | None = None,
+) -> bool:
+    """Compute (read transaction), render (no transaction), record and queue (short write)."""
+    with db.session() as session:
+        alliance = session.get(Alliance, due.alliance_id)
+        if alliance is None:
+            return False
+        local_cache = cache if cache is not None else CountsCache(session, catalogue)
+        if cache is not None:
+            local_cache.session = session
+        made = _prepare(local_cache, alliance, due, areas=areas, tz=tz, min_n=min_n, chart=chart)
+        chat_id, area_code, lang = alliance.chat_id, alliance.area_code, alliance.language
+    if made is None:
+        return False
+    data, meta = made
+    digest = render(
+        data, lang=lang, min_n=min_n, last_published=meta["last_published"], chart=chart
+    )
+    prepared = Prepared(
+        due=due,
+        alliance_id=due.alliance_id,
+        chat_id=chat_id,
+        area_code=area_code,
+        round_id=meta["round_id"],
+        period_start=meta["period_start"],
+        previous_id=meta["previous_id"],
+        digest=digest,
+    )
+    with db.session() as session:
+        if session.get(Alliance, due.alliance_id) is None:
+            return False  # unlinked meanwhile
+        return queue_digest(session, prepared, now)
+
+
+def run_digest_tick(
+    db: Database,
+    areas: Areas,
+    now: datetime,
+    *,
+    min_n: int = 10,
+    timezone: str = "Europe/Amsterdam",
+    catalogue: Catalogue | None = None,
+    chart: bool = True,
+) -> TickReport:
+    """Queue every digest that is due at `now`; safe to run any number of times."""
+    tz = ZoneInfo(timezone)
+    catalogue = catalogue or default_catalogue()
+    report = TickReport()
+    with db.session() as session:
+        report.due = due_digests(session, now, tz)
+        cache = CountsCache(session, catalogue)
+    for due in report.due:
+        try:
+            made = _make(
+                db,
+                due,
+                areas=areas,
+                catalogue=catalogue,
+                tz=tz,
+                min_n=min_n,
+                chart=chart,
+                now=now,
+                cache=cache,
+            )
+        except Exception:
+            # One broken digest must not stop the others; the next tick tries again.
+            log.exception("digest %s for alliance %d failed", due.kind, due.alliance_id)
+            report.failed.append(due)
+            continue
+        (report.queued if made else report.skipped).append(due)
+    if report.queued:
+        log.info("digests queued: %d", len(report.queued))
+    return report
+
+
+@dataclass(frozen=True)
+class OnDemand:
+    """Outcome of /digest: queued, too_soon (with retry_at), not_linked, or no_round."""
+
+    outcome: str
+    retry_at: datetime | None = None
+
+
+def queue_on_demand(
+    db: Database,
+    chat_id: int,
+    areas: Areas,
+    now: datetime,
+    *,
+    min_n: int = 10,
+    timezone: str = "Europe/Amsterdam",
+    catalogue: Catalogue | None = None,
+    chart: bool = True,
+) -> OnDemand:
+    """A digest now for a linked chat, at most once per ON_DEMAND_INTERVAL."""
+    with db.session() as session:
+        alliance = store.alliance_of_chat(session, chat_id)
+        if alliance is None:
+            return OnDemand("not_linked")
+        last = store.last_digest(session, alliance.id, (ON_DEMAND,))
+        if last is not None and last.created_at > now - ON_DEMAND_INTERVAL:
+            return OnDemand("too_soon", last.created_at + ON_DEMAND_INTERVAL)
+        alliance_id = alliance.id
+    due = Due(alliance_id, ON_DEMAND, now)
+    made = _make(
+        db,
+        due,
+        areas=areas,
+        catalogue=catalogue or default_catalogue(),
+        tz=ZoneInfo(timezone),
+        min_n=min_n,
+        chart=chart,
+        now=now,
+    )
+    return OnDemand("queued" if made else "no_round")
+
+
+# ---- residents' short version ------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    """An area's published figures for residents, as of the latest weekly cut-off."""
+
+    table: PublishedTable
+    as_of: datetime
+
+
+def resident_results(
+    session: Session,
+    area: Area,
+    now: datetime,
+    *,
+    min_n: int = 10,
+    timezone: str = "Europe/Amsterdam",
+    catalogue: Catalogue | None = None,
+) -> Results | None:
+    """The figures as of last Monday 09:00, with the week before as `last_published`.
+
+    A fixed weekly cut-off means asking twice shows the same figures, and the across-digest
+    rule (cells must grow by min_n) holds between consecutive weeks: no differencing by /results.
+    """
+    tz = ZoneInfo(timezone)
+    cutoff = DEFAULT_SCHEDULE.previous_run(now, tz)
+    before = DEFAULT_SCHEDULE.previous_run(cutoff - timedelta(seconds=1), tz)
+    round_ = round_for_area(session, area.code, now)
+    if round_ is None:
+        return None
+    cache = CountsCache(session, catalogue or default_catalogue())
+    earlier = digest_input(
+        cache,
+        area=area,
+        round_=round_,
+        period_start=round_.opens_at,
+        period_end=before,
+        previous_end=None,
+        tz=tz,
+        all_areas=False,
+        with_comments=False,
+    )
+    data = digest_input(
+        cache,
+        area=area,
+        round_=round_,
+        period_start=before,
+        period_end=cutoff,
+        previous_end=before,
+        tz=tz,
+        all_areas=False,
+        with_comments=False,
+    )
+    last = publish(earlier, min_n=min_n).published_n()
+    return Results(publish(data, min_n=min_n, last_published=last, max_quotes=0), cutoff)
+
+
+# ---- JobQueue ----------------------------------------------------------------------------
+
+
+def register_digest_jobs(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """One repeating tick on PTB's JobQueue; schedules live in the alliances' rows."""
+    if application.job_queue is None:
+        log.warning("no JobQueue: digests are not scheduled")
+        return
+    application.job_queue.run_repeating(
+        _digest_job, interval=TICK_INTERVAL, first=timedelta(seconds=15), name="digests"
+    )
+
+
+async def _digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    from handlers.services import SERVICES_KEY, Services
+
+    svc: Services = context.application.bot_data[SERVICES_KEY]
+    await asyncio.to_thread(
+        run_digest_tick,
+        svc.db,
+        svc.areas,
+        svc.clock.now(),
+        min_n=svc.settings.min_cell_size,
+        timezone=svc.settings.timezone,
+        catalogue=svc.catalogue,
+    )

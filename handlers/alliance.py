@@ -1,0 +1,146 @@
+"""Alliance group chats: /koppel CODE (alias /link) links a group to its area; /digest on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes
+
+from bot.digests import queue_on_demand
+from bot.schedules import WEEKDAYS, Schedule
+from handlers.services import Services, services
+from storage import alliances as store
+from storage.residents import claim_update
+
+log = logging.getLogger(__name__)
+
+
+def _lang(svc: Services, update: Update) -> str:
+    user = update.effective_user
+    code = (user.language_code or "").split("-")[0].lower() if user else ""
+    return code if code in svc.catalogue.languages else "nl"
+
+
+def local_time(svc: Services, moment: datetime) -> str:
+    """`09-11-2026 09:00` in the configured time zone."""
+    return f"{moment.astimezone(ZoneInfo(svc.settings.timezone)):%d-%m-%Y %H:%M}"
+
+
+def describe_schedule(svc: Services, lang: str, schedule: Schedule) -> str:
+    """`elke maandag om 09:00`."""
+    day = svc.text(lang, f"alliance.days.{WEEKDAYS[schedule.weekday]}")
+    return svc.text(
+        lang, f"alliance.schedule.{schedule.every}", day=day, time=schedule.at.strftime("%H:%M")
+    )
+
+
+def _area_name(svc: Services, code: str) -> str:
+    area = svc.areas.get(code)
+    return html.escape(area.name if area else code, quote=False)
+
+
+async def link_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/koppel CODE in a group: link it to the code's area; elsewhere: explain."""
+    svc = services(context)
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None:
+        return
+    lang = _lang(svc, update)
+    if chat.type == ChatType.PRIVATE:
+        await message.reply_html(svc.text(lang, "alliance.link.private_only"))
+        return
+    now = svc.clock.now()
+    text = " ".join(context.args or [])
+    with svc.db.session() as session:
+        if not claim_update(session, update.update_id, now):
+            return
+        if not text.strip():
+            reply = svc.text(lang, "alliance.link.usage")
+        else:
+            schedule = Schedule()
+            result = store.redeem_code(
+                session,
+                chat_id=chat.id,
+                title=chat.title,
+                text=text,
+                key=svc.settings.pseudonym_key,
+                now=now,
+                schedule=schedule.to_json(),
+            )
+            reply = _link_reply(svc, lang, result, now)
+            # Outcome only: the chat id and the code stay out of the logs.
+            log.info("alliance link attempt: %s", result.outcome)
+    await message.reply_html(reply)
+
+
+def _link_reply(svc: Services, lang: str, result: store.LinkResult, now: datetime) -> str:
+    if result.outcome == "linked" and result.alliance is not None:
+        schedule = Schedule.from_json(result.alliance.schedule)
+        return svc.text(
+            lang,
+            "alliance.link.linked",
+            area=_area_name(svc, result.alliance.area_code),
+            schedule=describe_schedule(svc, lang, schedule),
+            next=local_time(svc, schedule.next_run(now, svc.settings.timezone)),
+        )
+    if result.outcome in ("already_linked", "other_area") and result.alliance is not None:
+        return svc.text(
+            lang, f"alliance.link.{result.outcome}", area=_area_name(svc, result.alliance.area_code)
+        )
+    if result.outcome == "blocked" and result.blocked_until is not None:
+        return svc.text(lang, "alliance.link.blocked", time=local_time(svc, result.blocked_until))
+    reply = svc.text(lang, f"alliance.link.{result.outcome}")
+    if result.blocked_until is not None:
+        # This failure used up the free tries: say when the next one is possible.
+        reply += "\n" + svc.text(
+            lang, "alliance.link.blocked", time=local_time(svc, result.blocked_until)
+        )
+    return reply
+
+
+async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/digest in a linked group: this area's digest now, through the outbox (rate limited)."""
+    svc = services(context)
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None:
+        return
+    lang = _lang(svc, update)
+    now = svc.clock.now()
+    with svc.db.session() as session:
+        if not claim_update(session, update.update_id, now):
+            return
+        alliance = store.alliance_of_chat(session, chat.id)
+        if alliance is not None:
+            lang = alliance.language
+    result = await asyncio.to_thread(
+        queue_on_demand,
+        svc.db,
+        chat.id,
+        svc.areas,
+        now,
+        min_n=svc.settings.min_cell_size,
+        timezone=svc.settings.timezone,
+        catalogue=svc.catalogue,
+    )
+    if result.outcome == "too_soon" and result.retry_at is not None:
+        reply = svc.text(lang, "alliance.digest.too_soon", time=local_time(svc, result.retry_at))
+    else:
+        reply = svc.text(lang, f"alliance.digest.{result.outcome}")
+    await message.reply_html(reply)
+
+
+async def on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A linked group became a supergroup (new chat id): the link moves along."""
+    svc = services(context)
+    message = update.effective_message
+    if message is None or message.migrate_to_chat_id is None:
+        return
+    with svc.db.session() as session:
+        if store.migrate_chat(session, message.chat_id, message.migrate_to_chat_id):
+            log.info("alliance chat migrated to a supergroup")

@@ -1,0 +1,121 @@
+"""/results for residents: their area's latest published figures, short, in their language."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.digests import Results, resident_results
+from digests import TOTAL
+from digests.model import PublishedTable
+from digests.suppression import yes_option
+from handlers.services import Services, services
+from storage.residents import find_resident
+
+TOP_ITEMS = 3
+
+
+def _number(value: float, lang: str, decimals: int = 1) -> str:
+    text = f"{value:.{decimals}f}"
+    return text.replace(".", ",") if lang == "nl" else text
+
+
+def render_results(svc: Services, lang: str, results: Results) -> str:
+    """A few key figures: respondents, grade means, yes shares, the most mentioned nuisances."""
+    table: PublishedTable = results.table
+    tz = ZoneInfo(svc.settings.timezone)
+
+    def t(key: str, **params: object) -> str:
+        return svc.text(lang, f"alliance.results.{key}", **params)
+
+    lines = [
+        t("title", area=html.escape(table.area_name, quote=False)),
+        t(
+            "as_of",
+            round=html.escape(table.round_name, quote=False),
+            date=f"{results.as_of.astimezone(tz):%d-%m-%Y}",
+        ),
+    ]
+    started = table.cell("current", TOTAL, "respondents", "started")
+    if started is None or not started.shown:
+        lines.append(t("too_few", min_n=table.min_n))
+        return "\n".join(lines)
+    lines.append(t("responses", n=started.n))
+    lines.append("")
+    for q in table.questions:
+        label = html.escape(q.label_in(lang), quote=False)
+        if q.type == "grade":
+            cell = table.cell("current", TOTAL, q.id, "mean")
+            if cell is None:
+                continue
+            if not cell.shown or cell.value is None:
+                lines.append(t("hidden", label=label))
+            else:
+                lines.append(t("mean", label=label, value=_number(cell.value, lang), n=cell.n))
+        elif q.type == "yesno":
+            cell = table.cell("current", TOTAL, q.id, "share:" + yes_option(q))
+            if cell is None:
+                continue
+            if not cell.shown or cell.value is None:
+                lines.append(t("hidden", label=label))
+            else:
+                share = _number(100 * cell.value, lang, 0) + "%"
+                lines.append(t("share", label=label, value=share, n=cell.n))
+        elif q.type == "multi":
+            shares = []
+            for oid in q.option_ids:
+                cell = table.cell("current", TOTAL, q.id, "share:" + oid)
+                if cell is None or not cell.shown or cell.value is None or oid in ("geen", "none"):
+                    continue
+                shares.append((cell.value, q.option_label(oid, lang)))
+            shares.sort(key=lambda pair: -pair[0])
+            if shares:
+                items = ", ".join(
+                    f"{html.escape(name, quote=False)} ({_number(100 * v, lang, 0)}%)"
+                    for v, name in shares[:TOP_ITEMS]
+                )
+                lines.append(t("top", label=label, items=items))
+    lines.append("")
+    lines.append(t("note"))
+    return "\n".join(lines)
+
+
+async def results_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/results in a private chat (read only: nothing is stored)."""
+    svc = services(context)
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    now = svc.clock.now()
+
+    def work() -> tuple[str, str]:
+        with svc.db.session() as session:
+            resident = find_resident(session, svc.resident_key(user.id))
+            code = (user.language_code or "").split("-")[0].lower()
+            lang = code if code in svc.catalogue.languages else "nl"
+            if resident is None or resident.area_code is None:
+                return lang, svc.text(lang, "alliance.results.need_area")
+            lang = resident.language or lang
+            area = svc.areas.get(resident.area_code)
+            if area is None:
+                return lang, svc.text(lang, "alliance.results.need_area")
+            results = resident_results(
+                session,
+                area,
+                now,
+                min_n=svc.settings.min_cell_size,
+                timezone=svc.settings.timezone,
+                catalogue=svc.catalogue,
+            )
+            if results is None:
+                return lang, svc.text(
+                    lang, "alliance.results.none", area=html.escape(area.name, quote=False)
+                )
+            return lang, render_results(svc, lang, results)
+
+    _, text = await asyncio.to_thread(work)
+    await message.reply_html(text)

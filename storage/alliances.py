@@ -1,0 +1,271 @@
+"""Alliance chats: one-time link codes, linking, failed attempts, schedules, digests sent."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from storage.models import Alliance, AllianceCode, DigestSent, LinkAttempt, OutboxMessage
+
+# No 0/O, 1/I/L, 5/S or 8/B: codes are read aloud and typed from a phone screen.
+CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY2345679"
+CODE_LENGTH = 10
+CODE_GROUP = 5
+CODE_VALID = timedelta(days=7)
+# Failures allowed before a chat has to wait; each further failure doubles the wait.
+FREE_FAILURES = 5
+FIRST_BLOCK = timedelta(minutes=1)
+MAX_BLOCK = timedelta(hours=24)
+
+
+def new_code() -> str:
+    """A random code, grouped for reading: `ACDEF-GHJKM` (about 47 bits)."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "-".join(raw[i : i + CODE_GROUP] for i in range(0, CODE_LENGTH, CODE_GROUP))
+
+
+def normalise_code(text: str) -> str | None:
+    """What was typed, without spaces and dashes, upper case; None if it cannot be a code."""
+    raw = "".join(ch for ch in text.upper() if ch.isalnum())
+    if len(raw) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in raw):
+        return None
+    return raw
+
+
+def code_hash(key: str, code: str) -> str:
+    """Keyed hash of a normalised code: a leaked table does not let anyone test codes offline."""
+    return hmac.new(key.encode(), b"alliance-code:" + code.encode(), hashlib.sha256).hexdigest()
+
+
+def create_code(
+    session: Session, area_code: str, key: str, now: datetime, valid: timedelta = CODE_VALID
+) -> str:
+    """Store a new one-time code for an area (hashed only) and return it for the operator."""
+    code = new_code()
+    session.add(
+        AllianceCode(
+            code_hash=code_hash(key, normalise_code(code) or code),
+            area_code=area_code,
+            created_at=now,
+            expires_at=now + valid,
+        )
+    )
+    session.flush()
+    return code
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What a /koppel attempt did.
+
+    outcome: linked | already_linked | other_area | blocked | invalid | expired | used.
+    """
+
+    outcome: str
+    alliance: Alliance | None = None
+    blocked_until: datetime | None = None
+
+
+def blocked_until(session: Session, chat_id: int, now: datetime) -> datetime | None:
+    """Until when this chat may not try a code, if it is blocked now."""
+    attempt = session.get(LinkAttempt, chat_id)
+    if attempt is not None and attempt.blocked_until is not None and attempt.blocked_until > now:
+        return attempt.blocked_until
+    return None
+
+
+def _fail(session: Session, chat_id: int, now: datetime) -> datetime | None:
+    attempt = session.get(LinkAttempt, chat_id, with_for_update=True)
+    if attempt is None:
+        attempt = LinkAttempt(chat_id=chat_id, failures=0, last_failure_at=now)
+        session.add(attempt)
+    attempt.failures += 1
+    attempt.last_failure_at = now
+    over = attempt.failures - FREE_FAILURES
+    if over >= 0:
+        wait = min(FIRST_BLOCK * (2 ** min(over, 20)), MAX_BLOCK)
+        attempt.blocked_until = now + wait
+    session.flush()
+    return attempt.blocked_until if over >= 0 else None
+
+
+def alliance_of_chat(session: Session, chat_id: int) -> Alliance | None:
+    """The alliance linked to a chat, if any."""
+    return session.scalars(select(Alliance).where(Alliance.chat_id == chat_id)).first()
+
+
+def redeem_code(
+    session: Session,
+    *,
+    chat_id: int,
+    title: str | None,
+    text: str,
+    key: str,
+    now: datetime,
+    schedule: dict[str, Any],
+    language: str = "nl",
+) -> LinkResult:
+    """Link a group chat with a code: once per code, nothing changes on a wrong or old one."""
+    until = blocked_until(session, chat_id, now)
+    if until is not None:
+        return LinkResult("blocked", blocked_until=until)
+    existing = alliance_of_chat(session, chat_id)
+    code = normalise_code(text)
+    row = None
+    if code is not None:
+        row = session.scalars(
+            select(AllianceCode)
+            .where(AllianceCode.code_hash == code_hash(key, code))
+            .with_for_update()
+        ).first()
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        outcome = "invalid" if row is None else ("used" if row.used_at is not None else "expired")
+        until = _fail(session, chat_id, now)
+        return LinkResult(outcome, blocked_until=until)
+    if existing is not None:
+        # The code stays valid: linking a chat to a second area would mix areas' data.
+        outcome = "already_linked" if existing.area_code == row.area_code else "other_area"
+        return LinkResult(outcome, alliance=existing)
+    row.used_at = now
+    row.used_by_chat_id = chat_id
+    alliance = Alliance(
+        area_code=row.area_code,
+        chat_id=chat_id,
+        title=(title or "")[:200] or None,
+        language=language,
+        schedule=schedule,
+        linked_at=now,
+    )
+    session.add(alliance)
+    session.execute(delete(LinkAttempt).where(LinkAttempt.chat_id == chat_id))
+    session.flush()
+    return LinkResult("linked", alliance=alliance)
+
+
+def find_alliance(session: Session, chat_or_id: int) -> Alliance | None:
+    """By alliance id (positive, small) or by chat id (group ids are negative)."""
+    if chat_or_id < 0:
+        return alliance_of_chat(session, chat_or_id)
+    return session.get(Alliance, chat_or_id) or alliance_of_chat(session, chat_or_id)
+
+
+def unlink(session: Session, alliance: Alliance) -> int:
+    """Remove the link; digests still waiting in the outbox for this chat are dropped.
+
+    Returns how many queued messages were dropped.
+    """
+    dropped = session.execute(
+        delete(OutboxMessage)
+        .where(OutboxMessage.alliance_id == alliance.id, OutboxMessage.status == "pending")
+        .execution_options(synchronize_session=False)
+    )
+    session.delete(alliance)
+    session.flush()
+    return int(dropped.rowcount)  # type: ignore[attr-defined]
+
+
+def migrate_chat(session: Session, old_chat_id: int, new_chat_id: int) -> bool:
+    """A group became a supergroup: the link moves with it."""
+    alliance = alliance_of_chat(session, old_chat_id)
+    if alliance is None or alliance_of_chat(session, new_chat_id) is not None:
+        return False
+    alliance.chat_id = new_chat_id
+    session.flush()
+    return True
+
+
+def all_alliances(session: Session) -> list[Alliance]:
+    """Every linked chat, by area and link time."""
+    return list(session.scalars(select(Alliance).order_by(Alliance.area_code, Alliance.linked_at)))
+
+
+def set_schedule(
+    session: Session, alliance: Alliance, schedule: dict[str, Any], language: str | None = None
+) -> None:
+    """Store a new schedule (and digest language)."""
+    alliance.schedule = dict(schedule)
+    if language:
+        alliance.language = language
+    session.flush()
+
+
+# ---- digests sent ------------------------------------------------------------------------
+
+
+def last_digest(
+    session: Session, alliance_id: int, kinds: tuple[str, ...] | None = None
+) -> DigestSent | None:
+    """The digest with the latest period end for this alliance (of these kinds)."""
+    stmt = select(DigestSent).where(DigestSent.alliance_id == alliance_id)
+    if kinds:
+        stmt = stmt.where(DigestSent.kind.in_(kinds))
+    return session.scalars(
+        stmt.order_by(DigestSent.period_end.desc(), DigestSent.id.desc()).limit(1)
+    ).first()
+
+
+def last_digest_times(session: Session) -> dict[int, datetime]:
+    """Latest digest time per alliance id (for listings)."""
+    rows = session.execute(
+        select(DigestSent.alliance_id, func.max(DigestSent.created_at)).group_by(
+            DigestSent.alliance_id
+        )
+    ).all()
+    return {alliance_id: moment for alliance_id, moment in rows}
+
+
+def digest_covering(session: Session, alliance_id: int, moment: datetime) -> bool:
+    """Whether some digest of this alliance already covers data up to `moment` or later."""
+    found = session.scalar(
+        select(DigestSent.id)
+        .where(DigestSent.alliance_id == alliance_id, DigestSent.period_end >= moment)
+        .limit(1)
+    )
+    return found is not None
+
+
+def final_digest_sent(session: Session, alliance_id: int, round_id: int) -> bool:
+    """Whether this alliance got the final digest of this round."""
+    found = session.scalar(
+        select(DigestSent.id)
+        .where(
+            DigestSent.alliance_id == alliance_id,
+            DigestSent.round_id == round_id,
+            DigestSent.kind == "final",
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def record_digest(
+    session: Session,
+    *,
+    alliance_id: int,
+    round_id: int | None,
+    kind: str,
+    period_start: datetime,
+    period_end: datetime,
+    published_n: dict[str, int],
+    now: datetime,
+) -> DigestSent:
+    """Insert the record (flushed now, so a duplicate fails before anything is queued)."""
+    row = DigestSent(
+        alliance_id=alliance_id,
+        round_id=round_id,
+        kind=kind,
+        period_start=period_start,
+        period_end=period_end,
+        published_n=dict(published_n),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
