@@ -1,0 +1,452 @@
+"""The sandbox: emulator, the real bot polling it over HTTP, and the browser chat page, together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from telegram.ext import Application
+
+from bot.clock import Clock, SystemClock
+from bot.settings import Settings
+from handlers.services import Services
+from sandbox.emulator import BotAPIEmulator, SimUser
+from sandbox.server import EmulatorServer
+from sandbox.web import Control, SandboxInfo, build_web_app
+from storage.db import Database
+from storage.models import Alliance
+from surveys.loader import DEFAULT_SURVEY_PATH, load_survey
+from surveys.schema import Survey
+
+log = logging.getLogger(__name__)
+
+# Pre-linked alliance groups: (area code, group title, fixed chat id so a restart finds them again).
+SANDBOX_ALLIANCES = (
+    ("utrecht-overvecht", "Alliantie Overvecht", -4_100_001),
+    ("rotterdam-zuid", "Alliantie Rotterdam-Zuid", -4_100_002),
+    ("leeuwarden-oost", "Alliantie Leeuwarden-Oost", -4_100_003),
+)
+STAFF_USER_ID = 900_001  # "Programmateam": member of every alliance group, writes there
+FIRST_RESIDENT_ID = 100_001
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+NOT_AVAILABLE = "not available yet"
+
+
+@dataclass
+class SandboxDatabase:
+    """Where this survey's sandbox data lives, and what happened to it (told to the user)."""
+
+    path: Path
+    people_path: Path
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the SQLite file."""
+        return f"sqlite:///{self.path}"
+
+
+def survey_database(sandbox_dir: Path, survey: Survey, *, fresh: bool = False) -> SandboxDatabase:
+    """One SQLite file per survey content: a changed file never meets its older self in storage.
+
+    survey_versions refuses the same id+version with other content, so a designer who edits a
+    survey without bumping its version gets a database of its own instead of a conflict.
+    """
+    sandbox_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{_safe(survey.id)}-v{_safe(survey.version)}-{survey.content_hash[:12]}"
+    chosen = SandboxDatabase(sandbox_dir / f"{stem}.sqlite", sandbox_dir / f"{stem}.people.json")
+    if fresh:
+        removed = False
+        for suffix in ("", "-wal", "-shm"):
+            old = chosen.path.with_name(chosen.path.name + suffix)
+            if old.exists():
+                old.unlink()
+                removed = True
+        if chosen.people_path.exists():
+            chosen.people_path.unlink()
+            removed = True
+        chosen.notes.append(
+            "--fresh: emptied the sandbox database for this survey."
+            if removed
+            else "--fresh: nothing to empty, starting with a new sandbox database."
+        )
+        return chosen
+    if chosen.path.exists():
+        chosen.notes.append(f"Continuing the sandbox database {chosen.path.name}.")
+        return chosen
+    others = sorted(sandbox_dir.glob(f"{_safe(survey.id)}-v{_safe(survey.version)}-*.sqlite"))
+    if others:
+        chosen.notes.append(
+            f"The survey {survey.id} version {survey.version} changed since an earlier sandbox "
+            f"run: it gets its own new database ({chosen.path.name}); the older one stays in "
+            f"{sandbox_dir}. Bump the version when you publish the change."
+        )
+    else:
+        chosen.notes.append(f"New sandbox database {chosen.path.name}.")
+    return chosen
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in text)[:40]
+
+
+def seed_alliances(db: Database, now: datetime) -> list[Alliance]:
+    """Pre-linked alliance rows for the sandbox groups (the /koppel flow is not needed here)."""
+    with db.session() as session:
+        existing = {a.chat_id: a for a in session.scalars(select(Alliance))}
+        for area_code, title, chat_id in SANDBOX_ALLIANCES:
+            if chat_id in existing:
+                continue
+            alliance = Alliance(
+                area_code=area_code,
+                chat_id=chat_id,
+                title=title,
+                language="nl",
+                schedule={"frequency": "weekly", "weekday": "monday", "time": "09:00"},
+                linked_at=now,
+            )
+            session.add(alliance)
+            existing[chat_id] = alliance
+        return [existing[chat_id] for _, _, chat_id in SANDBOX_ALLIANCES]
+
+
+def load_people(path: Path) -> list[dict[str, Any]]:
+    """Residents created in an earlier sandbox run (simulated users only, never real ones)."""
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [p for p in data if isinstance(p, dict) and isinstance(p.get("id"), int)]
+
+
+def save_people(path: Path, users: list[SimUser]) -> None:
+    """Keep the simulated residents so the next run continues with the same people."""
+    people = [
+        {"id": u.id, "first_name": u.first_name, "language_code": u.language_code}
+        for u in users
+        if u.id != STAFF_USER_ID and not u.is_bot
+    ]
+    path.write_text(json.dumps(people, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _call_with_known(func: Callable[..., Any], known: dict[str, Any]) -> Any:
+    """Call `func` with the arguments it names that we can supply; TypeError if one is missing."""
+    kwargs: dict[str, Any] = {}
+    for name, param in inspect.signature(func).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if name in known:
+            kwargs[name] = known[name]
+        elif param.default is param.empty:
+            raise TypeError(f"needs {name!r}, which the sandbox cannot supply")
+    return func(**kwargs)
+
+
+def _find(candidates: tuple[tuple[str, str], ...]) -> Callable[..., Any] | None:
+    """The first (module, function) that exists: other engineers' code arrives over time."""
+    for module_name, name in candidates:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        func = getattr(module, name, None)
+        if callable(func):
+            return func
+    return None
+
+
+ROUND_TICK = (("bot.rounds", "run_round_tick"),)
+DIGEST_NOW = (("bot.digests", "queue_on_demand"),)
+
+
+class Sandbox:
+    """Everything `buurtstem sandbox` runs, in one event loop; `start()`, then `stop()`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        survey_file: str | Path | None = None,
+        fresh: bool = False,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = settings.sandbox_port if port is None else port
+        self.survey_path = Path(survey_file or settings.survey_file or DEFAULT_SURVEY_PATH)
+        self.fresh = fresh
+        self.clock = clock or SystemClock()
+        self.emulator = BotAPIEmulator()
+        self.emulator_server = EmulatorServer(self.emulator, host=host, port=0)
+        self.storage: SandboxDatabase | None = None
+        self.db: Database | None = None
+        self.services: Services | None = None
+        self.application: Application | None = None
+        self._web_runner: web.AppRunner | None = None
+        self._stop_outbox = asyncio.Event()
+        self._outbox_task: asyncio.Task[Any] | None = None
+        self._outbox_sender: Any = None
+        self.notes: list[str] = []
+
+    @property
+    def url(self) -> str:
+        """The page's address, e.g. http://127.0.0.1:8080/."""
+        return f"http://{self.host}:{self.port}/"
+
+    async def start(self) -> None:
+        """Emulator, database, bot (polling the emulator over HTTP), outbox sender, web page."""
+        from bot.app import build_application, build_services
+        from storage.migrate import upgrade
+
+        survey = load_survey(self.survey_path)  # SurveyError: the command prints the problems
+        self.storage = survey_database(Path(self.settings.sandbox_dir), survey, fresh=self.fresh)
+        self.notes.extend(self.storage.notes)
+        await self.emulator_server.start()
+        settings = self.settings.model_copy(
+            update={
+                "database_url": self.storage.url,
+                "token": self.emulator.token,
+                "api_base_url": self.emulator_server.url,
+                "survey_file": str(self.survey_path),
+            }
+        )
+        await asyncio.to_thread(upgrade, settings.database_url)
+        self.db = Database(settings.database_url)
+        self.services = build_services(settings, self.db, self.clock)
+        self._populate(seed_alliances(self.db, self.clock.now()))
+        # The real bot: PTB's default HTTPXRequest talks to the emulator over HTTP, as to Telegram.
+        self.application = build_application(self.services)
+        await self.application.initialize()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(
+            poll_interval=0.0, timeout=10, allowed_updates=ALLOWED_UPDATES
+        )
+        await self.application.start()
+        self._start_outbox()
+        web_app = build_web_app(
+            self.emulator_server.url,
+            self.emulator.token,
+            info=self._info,
+            controls=self._controls(),
+        )
+        self._web_runner = web.AppRunner(web_app, access_log=None, handler_cancellation=True)
+        await self._web_runner.setup()
+        site = web.TCPSite(self._web_runner, self.host, self.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop in reverse order; keep the simulated residents for the next run."""
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
+            self._web_runner = None
+        self._stop_outbox.set()
+        if self._outbox_task is not None:
+            self._outbox_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._outbox_task
+        if self.application is not None:
+            app, self.application = self.application, None
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+        if self.storage is not None:
+            with contextlib.suppress(OSError):
+                save_people(self.storage.people_path, list(self.emulator.users.values()))
+        await self.emulator_server.stop()
+        if self.db is not None:
+            self.db.dispose()
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ simulated world
+
+    def _populate(self, alliances: list[Alliance]) -> None:
+        """The staff member, earlier residents and the alliance groups in the emulator."""
+        staff = self.emulator.add_user("Programmateam", language_code="nl", user_id=STAFF_USER_ID)
+        assert self.storage is not None
+        for person in load_people(self.storage.people_path):
+            if person["id"] in self.emulator.users:
+                continue
+            self.emulator.add_user(
+                str(person.get("first_name") or "Bewoner"),
+                language_code=person.get("language_code"),
+                user_id=person["id"],
+            )
+        for alliance in alliances:
+            self.emulator.add_group(
+                alliance.title or alliance.area_code,
+                members=[staff],
+                chat_id=alliance.chat_id,
+            )
+
+    def _info(self) -> SandboxInfo:
+        assert self.services is not None
+        survey = self.services.default_survey
+        alliances = {chat_id: area for area, _, chat_id in SANDBOX_ALLIANCES}
+        area_names = {a.code: a.name for a in self.services.areas}
+        return SandboxInfo(
+            survey_title=survey.title.get(survey.languages[0], survey.id),
+            survey_version=survey.version,
+            languages=list(self.services.offered_languages),
+            staff_user_id=STAFF_USER_ID,
+            first_resident_id=FIRST_RESIDENT_ID,
+            alliance_areas={
+                chat_id: area_names.get(code, code) for chat_id, code in alliances.items()
+            },
+            notes=list(self.notes),
+        )
+
+    # ------------------------------------------------------------------ background work
+
+    def _start_outbox(self) -> None:
+        """Send what rounds and digests queue, as the real bot's sender does."""
+        try:
+            from bot.outbox import OutboxSender
+        except ImportError:
+            log.warning("sandbox: no outbox sender yet; queued messages stay queued")
+            return
+        assert self.application is not None and self.db is not None
+        self._outbox_sender = OutboxSender(self.db, self.application.bot, self.clock)
+        self._outbox_task = asyncio.create_task(
+            self._outbox_sender.run_forever(self._stop_outbox), name="sandbox-outbox"
+        )
+
+    def _known_arguments(self) -> dict[str, Any]:
+        assert self.services is not None
+        services = self.services
+        return {
+            "db": services.db,
+            "database": services.db,
+            "areas": services.areas,
+            "now": services.clock.now(),
+            "clock": services.clock,
+            "services": services,
+            "settings": services.settings,
+            "catalogue": services.catalogue,
+            "application": self.application,
+            "bot": self.application.bot if self.application else None,
+            "timezone": services.settings.timezone,
+            "min_n": services.settings.min_cell_size,
+            "on_demand": True,
+        }
+
+    def _controls(self) -> dict[str, Control]:
+        tick = _find(ROUND_TICK)
+        return {
+            "round_tick": Control(
+                label="Ronde openen",
+                run=self._open_round if tick is not None else None,
+                help=(
+                    "Publishes a sandbox round of this survey for all areas (opening now, "
+                    "unless one is open already) and runs the round tick: residents get "
+                    "their invitation."
+                    if tick is not None
+                    else NOT_AVAILABLE
+                ),
+            ),
+            "digest_now": Control(
+                label="Digest nu versturen",
+                run=self._digest_now if _find(DIGEST_NOW) is not None else None,
+                help=(
+                    "Each alliance group gets its digest now, as with /digest in the group "
+                    "(figures only where enough residents answered)."
+                    if _find(DIGEST_NOW) is not None
+                    else NOT_AVAILABLE
+                ),
+            ),
+        }
+
+    async def _open_round(self) -> str:
+        """Publish a round that opens now (when none is open or planned), then tick."""
+        assert self.services is not None
+        notes = await asyncio.to_thread(self._publish_sandbox_round)
+        tick = _find(ROUND_TICK)
+        assert tick is not None
+        result = await asyncio.to_thread(_call_with_known, tick, self._known_arguments())
+        if self._outbox_sender is not None:
+            self._outbox_sender.wake()
+        return "; ".join([*notes, _summary(result)])
+
+    def _publish_sandbox_round(self) -> list[str]:
+        from zoneinfo import ZoneInfo
+
+        from bot.rounds import RoundSpec, publish_round
+        from storage.models import Round
+
+        assert self.services is not None
+        services = self.services
+        with services.db.session() as session:
+            planned = session.scalars(
+                select(Round).where(
+                    Round.standing.is_(False), Round.status.in_(("scheduled", "open"))
+                )
+            ).first()
+            if planned is not None:
+                return [f"round '{planned.name}' is {planned.status} already"]
+        now = services.clock.now()
+        tz = ZoneInfo(services.settings.timezone)
+        name = f"Sandbox-ronde {now.astimezone(tz):%Y-%m-%d %H:%M}"
+        spec = RoundSpec(
+            name=name,
+            survey_path=self.survey_path,
+            area_codes=None,
+            opens_at=now,
+            closes_at=now + timedelta(days=14),
+        )
+        source = self.survey_path.read_text(encoding="utf-8")
+        publish_round(services.db, spec, services.default_survey, source, now, tz)
+        return [f"published '{name}' for all areas"]
+
+    async def _digest_now(self) -> str:
+        """Each sandbox alliance asks for its digest now (as /digest in the group does)."""
+        queue = _find(DIGEST_NOW)
+        assert queue is not None
+        outcomes = []
+        for _, title, chat_id in SANDBOX_ALLIANCES:
+            known = self._known_arguments() | {"chat_id": chat_id}
+            result = await asyncio.to_thread(_call_with_known, queue, known)
+            outcomes.append(f"{title}: {getattr(result, 'outcome', _summary(result))}")
+        if self._outbox_sender is not None:
+            self._outbox_sender.wake()
+        return "; ".join(outcomes)
+
+
+def _summary(result: Any) -> str:
+    """A short, id-free description of what a control did."""
+    if result is None:
+        return "done"
+    fields = getattr(result, "__dataclass_fields__", None)
+    if fields:
+        values = {name: getattr(result, name) for name in fields}
+        # Counts only: lists may hold chat ids, which never go to the page or a log.
+        parts = [f"{k}: {v}" for k, v in values.items() if isinstance(v, (int, float, str))]
+        return ", ".join(parts)[:300] or "done"
+    if isinstance(result, (int, float, str)):
+        return str(result)[:300]
+    return "done"
