@@ -457,6 +457,8 @@ class TickReport:
     reminders: int = 0
     closed_responses: int = 0
     closed_notices: int = 0
+    # Unfinished standing-round responses ended because a published round opened.
+    superseded: int = 0
 
     @property
     def changed(self) -> bool:
@@ -516,6 +518,7 @@ def open_round(
         return
     round_.status = store.OPEN
     round_.opened_at = now
+    report.superseded += store.supersede_standing(session, round_, now)
     invited = 0
     for to in store.not_started(session, round_):
         if outbox_store.enqueue(

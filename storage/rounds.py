@@ -354,3 +354,24 @@ def message_counts(session: Session, round_id: int) -> dict[tuple[str, str], int
         .group_by(OutboxMessage.kind, OutboxMessage.status)
     ).all()
     return {(kind, status): int(count) for kind, status, count in rows}
+
+
+def supersede_standing(session: Session, round_: Round, now: datetime) -> int:
+    """Unfinished standing-round responses of the round's residents end as `closed` (answers kept).
+
+    While a published round is open for an area its residents answer that one; without this,
+    a resident midway through the standing survey would be led back to it by the invitation.
+    """
+    in_area = select(Resident.id).where(_in_areas(round_))  # type: ignore[arg-type]
+    standing = select(Round.id).where(Round.standing.is_(True))
+    result = session.execute(
+        update(Response)
+        .where(
+            Response.round_id.in_(standing),
+            Response.status == "started",
+            Response.resident_id.in_(in_area),
+        )
+        .values(status=CLOSED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -398,6 +398,8 @@ def test_standing_round_stays_the_fallback(db: Database, clock: FakeClock) -> No
         )
         standing = store.ensure_standing_round(session, version.id, clock.now()).id
     round_id = publish(db, clock, opens_in=timedelta(0), lasts=timedelta(days=1))
+    in_utrecht = start(db, clock, standing, resident(db, clock, UTRECHT), grade=3)
+    in_delft = start(db, clock, standing, resident(db, clock, DELFT), grade=4)
 
     def current(area: str) -> int | None:
         with db.session() as session:
@@ -405,8 +407,13 @@ def test_standing_round_stays_the_fallback(db: Database, clock: FakeClock) -> No
             return found.id if found else None
 
     assert current(UTRECHT) == standing  # scheduled, not opened yet by the tick
-    tick(db, clock)
+    assert tick(db, clock).superseded == 1
     assert current(UTRECHT) == round_id and current(DELFT) == standing
+    # Utrecht's unfinished standing survey ends (answers kept); Delft's goes on.
+    with db.session() as session:
+        status = dict(session.execute(select(Response.id, Response.status)).all())
+        assert session.scalars(select(Answer.value).order_by(Answer.id)).all() == [3, 4]
+    assert status == {in_utrecht: "closed", in_delft: "started"}
     clock.advance(timedelta(days=1))
     assert current(UTRECHT) == standing  # past closes_at, even before the tick ran
     tick(db, clock)
