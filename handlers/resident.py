@@ -38,7 +38,7 @@ from handlers.services import Services, services
 from locales.detection import UNKNOWN, decide_language, should_offer_switch
 from storage import residents as resident_store
 from storage import responses as response_store
-from storage.models import Resident, Response, Round
+from storage.models import Resident, Round
 from surveys.areas import Ambiguous, Found, NotInFocusArea
 from surveys.engine import Ask, Engine, Invalid, Step, answer_label
 
@@ -82,9 +82,7 @@ async def perform(update: Update, context: ContextTypes.DEFAULT_TYPE, plan: Plan
         )
         if outgoing.question_of is not None:
             with svc.db.session() as session:
-                response = session.get(Response, outgoing.question_of)
-                if response is not None:
-                    response.question_message_id = sent.message_id
+                response_store.set_question_message(session, outgoing.question_of, sent.message_id)
 
 
 def _claim(svc: Services, session: Session, update: Update) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Answer, Response, Round
@@ -132,3 +132,10 @@ def complete(response: Response, now: datetime) -> None:
     response.status = "completed"
     response.completed_at = now
     response.updated_at = now
+
+
+def set_question_message(session: Session, response_id: int, message_id: int) -> None:
+    """Remember which message shows the current question (one UPDATE, no load)."""
+    session.execute(
+        update(Response).where(Response.id == response_id).values(question_message_id=message_id)
+    )
