@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import signal
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -107,6 +108,7 @@ class RateLimiter:
         per_chat_interval: float = 1.0,
         group_per_minute: int = 20,
         group_window: float = 60.0,
+        margin: float = 0.02,
     ) -> None:
         if rate <= 0 or per_chat_interval < 0 or group_per_minute < 1:
             raise ValueError("rate and group_per_minute must be positive")
@@ -114,6 +116,9 @@ class RateLimiter:
         self.per_chat_interval = per_chat_interval
         self.group_per_minute = group_per_minute
         self.group_window = group_window
+        # Extra seconds on every window: requests reach Telegram with some jitter after
+        # they start here, and a window that is exactly full on arrival means a 429.
+        self.margin = margin
         self._interval = 1.0 / rate
         # At most `_burst` starts in any `_window` seconds (exactly `rate` per second), and
         # starts spread on a cadence of 1/rate so the limit is never met in one burst.
@@ -138,7 +143,7 @@ class RateLimiter:
         """Earliest start allowed by the overall rate and any flood wait."""
         ready = max(self._next_slot, self._paused_until)
         if len(self._starts) == self._burst:
-            ready = max(ready, self._starts[0] + self._window)
+            ready = max(ready, self._starts[0] + self._window + self.margin)
         return ready
 
     def ready_at(self, chat_id: int, is_group: bool) -> float:
@@ -147,7 +152,7 @@ class RateLimiter:
         if is_group:
             starts = self._group_starts.get(chat_id)
             if starts is not None and len(starts) >= self.group_per_minute:
-                ready = max(ready, starts[0] + self.group_window)
+                ready = max(ready, starts[0] + self.group_window + self.margin)
         return ready
 
     def record(self, chat_id: int, is_group: bool, at: float) -> None:
@@ -208,6 +213,8 @@ class OutboxSender:
         group_per_minute: int = 20,
         *,
         sleep: Sleep | None = None,
+        timer: Callable[[], float] | None = None,
+        limit_margin: float = 0.02,
         max_attempts: int = 5,
         backoff_base: float = 2.0,
         backoff_max: float = 300.0,
@@ -223,8 +230,12 @@ class OutboxSender:
         self.db = db
         self.bot = bot
         self.clock: Clock = clock or SystemClock()
-        self.limiter = RateLimiter(rate, per_chat_interval, group_per_minute)
+        self.limiter = RateLimiter(rate, per_chat_interval, group_per_minute, margin=limit_margin)
         self._sleep: Sleep = sleep or asyncio.sleep
+        # Rate limits are about real elapsed time: with the real sleep, measure them with a
+        # monotonic timer (a sandbox clock may stand still); an injected sleep moves the
+        # injected clock, so then the clock is the timer.
+        self._timer = timer or (time.monotonic if sleep is None else self._clock_seconds)
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -241,9 +252,12 @@ class OutboxSender:
 
     # -- time and database -------------------------------------------------------------
 
-    def _t(self) -> float:
-        """Seconds since this sender was made: small floats keep sub-millisecond precision."""
+    def _clock_seconds(self) -> float:
+        """Clock seconds since this sender was made: small floats keep microsecond precision."""
         return (self.clock.now() - self._epoch).total_seconds()
+
+    def _t(self) -> float:
+        return self._timer()
 
     async def _db(self, work: Callable[[Session], T]) -> T:
         """Run `work` in one committed transaction, off the event loop by default."""

@@ -222,7 +222,7 @@ async def test_overall_rate_is_kept(harness: Harness) -> None:
     # Never more than 30 starts in any one-second window ...
     assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) <= 30
     # ... and not much slower than that: 100 messages in about 100/30 seconds.
-    assert times[-1] - start == pytest.approx(99 / 30, abs=0.05)
+    assert times[-1] - start == pytest.approx(99 / 30, abs=0.1)
 
 
 async def test_one_message_per_second_per_chat_in_queue_order(harness: Harness) -> None:
@@ -246,7 +246,7 @@ async def test_twenty_per_minute_per_group(harness: Harness) -> None:
     times = [c.at for c in harness.request.calls]
     assert len(times) == 25
     assert max(sum(1 for t in times if s <= t < s + 60.0) for s in times) <= 20
-    assert times[20] - times[0] >= 60.0 - 1e-6
+    assert times[20] - times[0] >= 60.02 - 1e-6  # the window plus its safety margin
 
 
 async def test_flood_wait_pauses_everything_and_loses_no_attempt(
@@ -407,7 +407,7 @@ async def test_run_forever_picks_up_new_rows_and_stops(harness: Harness) -> None
 
 
 def test_rate_limiter_alone() -> None:
-    limiter = RateLimiter(rate=2.0, per_chat_interval=1.0, group_per_minute=2)
+    limiter = RateLimiter(rate=2.0, per_chat_interval=1.0, group_per_minute=2, margin=0.0)
     assert limiter.ready_at(1, False) == float("-inf")
     limiter.record(1, False, 10.0)
     assert limiter.ready_at(2, False) == 10.5  # overall cadence 1/rate
@@ -427,3 +427,11 @@ def test_rate_limiter_keeps_cadence_after_a_late_wake_up() -> None:
     limiter.record(1, False, 0.0)
     limiter.record(2, False, 0.13)  # 30 ms late
     assert limiter.ready_at(3, False) == pytest.approx(0.2)  # not 0.23: the rate holds
+
+
+def test_rate_limiter_margin_keeps_windows_from_filling_exactly() -> None:
+    limiter = RateLimiter(rate=2.0, group_per_minute=1, margin=0.05)
+    limiter.record(1, True, 0.0)
+    limiter.record(2, False, 0.5)
+    assert limiter.ready_at(3, False) == pytest.approx(1.05)
+    assert limiter.ready_at(1, True) == pytest.approx(60.05)
