@@ -258,8 +258,6 @@ def _prepare(
     *,
     areas: Areas,
     tz: ZoneInfo,
-    min_n: int,
-    chart: bool,
 ) -> tuple[DigestInput, dict[str, Any]] | None:
     session = cache.session
     area = areas.get(alliance.area_code)
@@ -376,7 +374,7 @@ def _make(
         local_cache = cache if cache is not None else CountsCache(session, catalogue)
         if cache is not None:
             local_cache.session = session
-        made = _prepare(local_cache, alliance, due, areas=areas, tz=tz, min_n=min_n, chart=chart)
+        made = _prepare(local_cache, alliance, due, areas=areas, tz=tz)
         chat_id, area_code, lang = alliance.chat_id, alliance.area_code, alliance.language
     if made is None:
         return False

@@ -11,8 +11,8 @@ from bot.schedules import Schedule, ScheduleError
 TZ = "Europe/Amsterdam"
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_default_is_monday_nine_local_in_winter_and_summer() -> None:

@@ -93,7 +93,8 @@ def list_command(database_url: str | None) -> None:
         )
 
 
-@command.command("unlink")
+# Group chat ids are negative: let "-4001" through as the argument, not as an option.
+@command.command("unlink", context_settings={"ignore_unknown_options": True})
 @click.argument("chat_or_id", type=int)
 @setting_option("database_url")
 def unlink(chat_or_id: int, database_url: str | None) -> None:
