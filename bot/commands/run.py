@@ -1,45 +1,113 @@
-"""`buurtstem run`: the bot itself, by long polling (or webhook)."""
+"""`buurtstem run`: the bot itself, by long polling (default) or behind a proxy with a webhook."""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from urllib.parse import urlsplit
 
 import click
 
 from bot.cli import setting_option, settings_from
+from bot.settings import Settings
+
+# Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_NO_TOKEN = (
+    "No bot token: ask @BotFather in Telegram for one (/newbot) and set BUURTSTEM_TOKEN "
+    "(or run ./start without a token for the local sandbox)."
+)
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(2)
+
+
+def check_settings(settings: Settings, webhook: bool) -> None:
+    """Refuse (exit 2, one line) what cannot run: no token; webhook mode without URL or secret."""
+    if not settings.token:
+        _fail(_NO_TOKEN)
+    if not webhook:
+        if settings.webhook_url:
+            # Polling deletes the webhook at Telegram: the other instances would get nothing.
+            _fail(
+                "BUURTSTEM_WEBHOOK_URL is set: run `buurtstem run --webhook`, or unset it to use "
+                "long polling (which removes the webhook at Telegram)."
+            )
+        return
+    if not settings.webhook_url:
+        _fail(
+            "Webhook mode needs BUURTSTEM_WEBHOOK_URL (--webhook-url): the public HTTPS URL "
+            "that the proxy passes on to this instance."
+        )
+    if not settings.webhook_secret or not _SECRET.fullmatch(settings.webhook_secret):
+        _fail(
+            "Webhook mode needs BUURTSTEM_WEBHOOK_SECRET (--webhook-secret): 1-256 characters "
+            'A-Z a-z 0-9 _ -, e.g. python3 -c "import secrets; print(secrets.token_urlsafe(32))".'
+        )
+
+
+def webhook_path(webhook_url: str) -> str:
+    """The path the webhook server answers on: the public URL's path (proxies pass it on)."""
+    return urlsplit(webhook_url).path.strip("/")
 
 
 @click.command("run")
+@click.option(
+    "--webhook",
+    is_flag=True,
+    help="Receive updates by webhook (behind a TLS proxy; needed for several instances) "
+    "instead of long polling.",
+)
 @setting_option("token")
 @setting_option("api_base_url")
 @setting_option("database_url")
+@setting_option("webhook_url")
+@setting_option("webhook_listen")
+@setting_option("webhook_port", type=int)
+@setting_option("webhook_secret")
+@setting_option("metrics_port", type=int)
+@setting_option("log_format", type=click.Choice(["text", "json"]))
 @setting_option("log_level")
-def command(
-    token: str | None, api_base_url: str | None, database_url: str | None, log_level: str | None
-) -> None:
-    """Run the Telegram bot (long polling)."""
-    settings = settings_from(
-        token=token, api_base_url=api_base_url, database_url=database_url, log_level=log_level
-    )
-    if not settings.token:
-        click.echo(
-            "No bot token: ask @BotFather in Telegram for one (/newbot) and set BUURTSTEM_TOKEN "
-            "(or run ./start without a token for the local sandbox).",
-            err=True,
-        )
-        sys.exit(2)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every request URL, and URLs carry the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def command(webhook: bool, **options: str | int | None) -> None:
+    """Run the Telegram bot (long polling, or --webhook)."""
+    settings = settings_from(**options)
+    check_settings(settings, webhook)
+    from bot.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    # At DEBUG, PTB logs whole updates (names, texts): never below INFO for those loggers.
+    for name in ("telegram", "telegram.ext"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
+
     from bot.app import build_application, build_services
+    from bot.runtime import ALLOWED_UPDATES, Runtime, startup_lock
     from storage.db import Database
     from storage.migrate import upgrade
 
-    upgrade(settings.database_url)
     db = Database(settings.database_url)
-    services = build_services(settings, db)
+    # Instances starting together would race to migrate and to create the standing round.
+    with startup_lock(settings.database_url):
+        upgrade(settings.database_url)
+        services = build_services(settings, db)
     application = build_application(services)
-    application.run_polling(allowed_updates=["message", "callback_query", "my_chat_member"])
+    Runtime(application, services).install()
+    try:
+        if webhook:
+            assert settings.webhook_url is not None
+            application.run_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path=webhook_path(settings.webhook_url),
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    finally:
+        db.dispose()
+    logging.getLogger(__name__).info("stopped")
