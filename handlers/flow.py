@@ -374,9 +374,10 @@ def apply_step(
         session, response, [qid for qid in old_answers if qid not in new_answers]
     )
     response_store.set_state(response, step.state, now)
-    flow = dict(resident.flow or {})
-    flow.pop("ticks", None)
-    resident.flow = flow
+    if "ticks" in (resident.flow or {}):
+        flow = dict(resident.flow)
+        flow.pop("ticks")
+        resident.flow = flow
     if question_message_id is not None and answered_label is not None:
         plan.edits.append(
             Edit(question_message_id, record_text(svc, engine, before, lang, answered_label))

@@ -7,7 +7,7 @@ nothing), apply the change and decide the replies; commit; only then talk to Tel
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -95,7 +95,10 @@ def _resident(svc: Services, session: Session, update: Update) -> Resident | Non
         return None
     resident = resident_store.find_resident(session, svc.resident_key(user.id), lock=True)
     if resident is not None:
-        resident.last_seen_at = svc.clock.now()
+        now = svc.clock.now()
+        # Hourly precision is enough for retention, and spares a write on every tap.
+        if now - resident.last_seen_at > timedelta(hours=1):
+            resident.last_seen_at = now
     return resident
 
 
