@@ -171,7 +171,8 @@ function bubble(message) {
   }
   if (message.document) {
     const doc = message.document;
-    const size = doc.file_size ? (doc.file_size / 1024).toFixed(1) + " KB" : "";
+    const bytes = doc.file_size || 0;
+    const size = bytes >= 1024 ? (bytes / 1024).toFixed(1) + " KB" : bytes ? bytes + " B" : "";
     box.append(el("a", {
       class: "document", href: fileUrl(doc.file_id, true, doc.file_name),
       download: doc.file_name || "bestand", "data-testid": "document",
@@ -282,7 +283,7 @@ function openChat(chat) {
     if (li.dataset.chatId === String(chat.chatId)) li.classList.remove("unread");
   });
   $("chat-title").textContent = chat.title;
-  $("chat-avatar").textContent = initials(chat.title);
+  $("chat-avatar").textContent = initials(chat.area || chat.title);
   $("chat-avatar").style.background = colour(chat.chatId);
   $("chat-sub").textContent = chat.kind === "private"
     ? `chat met @${state.info.bot.username} · Telegram-taal: ${chat.lang || "geen"}`
