@@ -650,8 +650,16 @@ def register_round_jobs(
         log.warning("no JobQueue: rounds will not open or close by themselves")
         return
 
+    busy = asyncio.Lock()
+
     async def tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+        if busy.locked():  # a long catch-up is still running: the next tick will see the rest
+            return
         svc: Services = context.application.bot_data[SERVICES_KEY]
+        async with busy:
+            await _tick(svc)
+
+    async def _tick(svc: Services) -> None:
         try:
             report = await asyncio.to_thread(
                 run_round_tick,
@@ -675,4 +683,17 @@ def register_round_jobs(
                 report.reminders,
             )
 
-    application.job_queue.run_repeating(tick, interval=interval, first=0, name="round-tick")
+    # A job added before the JobQueue starts (post_init) with first=0 would be skipped to the
+    # next interval, and a start-up slower than the default 1 s misfire grace would drop it:
+    # so the catch-up is its own one-off job that never counts as missed.
+    queue = application.job_queue
+    queue.run_once(
+        tick, when=0, name="round-tick-catch-up", job_kwargs={"misfire_grace_time": None}
+    )
+    queue.run_repeating(
+        tick,
+        interval=interval,
+        first=interval,
+        name="round-tick",
+        job_kwargs={"misfire_grace_time": int(interval)},
+    )
