@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
 
 import click
 
-from bot.settings import Settings
+from bot.options import setting_option, settings_from
+
+__all__ = ["cli", "main", "setting_option", "settings_from"]
 
 # Subcommand modules: each defines a click command or group called `command`.
 # A module that is not there yet (or fails to import) must not break the other commands.
@@ -26,21 +27,6 @@ COMMAND_MODULES = [
     "bot.commands.digest",
     "bot.commands.settings",
 ]
-
-
-def setting_option(name: str, *param_decls: str, **kwargs: Any) -> Any:
-    """A click option backed by a settings field: same env var, same default, same help."""
-    field = Settings.model_fields[name]
-    decls = param_decls or ("--" + name.replace("_", "-"),)
-    kwargs.setdefault("help", field.description)
-    kwargs.setdefault("show_envvar", True)
-    return click.option(*decls, name, envvar="BUURTSTEM_" + name.upper(), default=None, **kwargs)
-
-
-def settings_from(**overrides: Any) -> Settings:
-    """Settings from env/.env with the CLI options that were given laid on top."""
-    given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.pool import NullPool
 
 from storage.db import make_engine, normalise_url
+from storage.leases import lock_key
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -22,8 +24,30 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` up to `revision` (default: the newest)."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the database at `url` up to `revision` (default: the newest).
+
+    On PostgreSQL, instances starting together take turns through an advisory lock, so two
+    of them never run the same migration at once.
+    """
+    config = alembic_config(url)
+    if not normalise_url(url).startswith("postgresql"):
+        command.upgrade(config, revision)
+        return
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            key = lock_key("buurtstem-migrate")
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                conn.commit()
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+                conn.commit()
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 def downgrade(url: str, revision: str) -> None:
