@@ -29,7 +29,7 @@ FILE_HELP = "Areas file to use instead of the shipped surveys/areas.yaml."
 def _file_option() -> Callable[[Any], Any]:
     """--file, backed by the `areas_file` setting (BUURTSTEM_AREAS_FILE) once that exists."""
     if "areas_file" in Settings.model_fields:
-        from bot.cli import setting_option
+        from bot.options import setting_option
 
         return setting_option("areas_file", "--file", type=click.Path(dir_okay=False))  # type: ignore[no-any-return]
     return click.option(

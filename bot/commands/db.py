@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import setting_option, settings_from
+from bot.options import setting_option, settings_from
 from storage.db import normalise_url
 from storage.migrate import upgrade
 
