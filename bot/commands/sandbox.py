@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from bot.cli import settings_from
+from bot.options import settings_from
 
 
 @click.command("sandbox")
