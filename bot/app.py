@@ -20,7 +20,6 @@ from telegram.request import BaseRequest
 
 from bot.clock import Clock, SystemClock
 from bot.digests import register_digest_jobs
-from bot.rounds import register_round_jobs
 from bot.settings import Settings
 from handlers import alliance, resident, results
 from handlers.admin import rounds_command
@@ -143,7 +142,6 @@ async def _post_init(application: Application) -> None:
     await register_commands(application, services)
     if application.job_queue is not None:
         application.job_queue.run_repeating(_housekeeping, interval=timedelta(hours=1), first=5)
-    register_round_jobs(application)  # rounds open/close on time, reminders (bot/rounds.py)
     register_digest_jobs(application)  # alliance digests: one tick a minute (bot/digests.py)
 
 

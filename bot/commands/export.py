@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli import setting_option, settings_from
+from bot.options import setting_option, settings_from
 from bot.rounds import RoundError, zone
 from storage.db import Database
 from storage.export import export_rows, write_csv, write_xlsx

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import click
 import yaml
 
-from bot.cli import setting_option, settings_from
 from bot.clock import SystemClock
+from bot.options import setting_option, settings_from
 from bot.rounds import (
     RoundError,
     RoundSpec,
