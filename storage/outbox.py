@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -171,30 +171,62 @@ def load_due(session: Session, now: datetime, limit: int) -> list[DueMessage]:
     return [DueMessage(r.id, r.chat_id, r.is_group, r.next_attempt_at) for r in rows]
 
 
+# Built once: the sender claims and records every message, and building a statement costs
+# more than running it on SQLite.
+_T: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_CLAIM = (
+    update(_T)
+    .where(
+        _T.c.id
+        == select(_T.c.id)
+        .where(
+            _T.c.id == bindparam("message_id"),
+            _T.c.status == PENDING,
+            _T.c.next_attempt_at <= bindparam("now", type_=_T.c.next_attempt_at.type),
+        )
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    .values(
+        status=SENDING,
+        attempts=_T.c.attempts + 1,
+        next_attempt_at=bindparam("now", type_=_T.c.next_attempt_at.type),
+    )
+    .returning(
+        _T.c.id,
+        _T.c.kind,
+        _T.c.chat_id,
+        _T.c.is_group,
+        _T.c.resident_id,
+        _T.c.alliance_id,
+        _T.c.method,
+        _T.c.payload,
+        _T.c.file_name,
+        _T.c.file_data,
+        _T.c.attempts,
+    )
+)
+_SENT = (
+    update(_T)
+    .where(_T.c.id == bindparam("message_id"), _T.c.status == SENDING)
+    .values(
+        status=SENT,
+        telegram_message_id=bindparam("telegram_message_id"),
+        sent_at=bindparam("now", type_=_T.c.sent_at.type),
+        last_error=None,
+    )
+)
+
+
 def claim(session: Session, message_id: int, now: datetime) -> ClaimedMessage | None:
     """Take a pending row for sending (status `sending`, one attempt counted); None if taken.
 
-    On PostgreSQL the row is locked with SKIP LOCKED, so a second sender passes it by instead
-    of waiting; on both backends the status check in the UPDATE makes the claim exclusive.
+    One statement: on PostgreSQL the row is locked with SKIP LOCKED, so a second sender
+    passes it by instead of waiting; on both backends the status check makes the claim
+    exclusive.
     """
-    row = session.execute(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.status == PENDING,
-            OutboxMessage.next_attempt_at <= now,
-        )
-        .with_for_update(skip_locked=True)
-    ).scalar_one_or_none()
+    row = session.execute(_CLAIM, {"message_id": message_id, "now": now}).first()
     if row is None:
-        return None
-    result = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.status == PENDING)
-        .values(status=SENDING, attempts=OutboxMessage.attempts + 1, next_attempt_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return ClaimedMessage(
         id=row.id,
@@ -207,7 +239,7 @@ def claim(session: Session, message_id: int, now: datetime) -> ClaimedMessage | 
         payload=dict(row.payload),
         file_name=row.file_name,
         file_data=row.file_data,
-        attempts=row.attempts + 1,
+        attempts=row.attempts,
     )
 
 
@@ -224,14 +256,11 @@ def _finish(session: Session, message_id: int, **values: Any) -> bool:
 
 def mark_sent(session: Session, message_id: int, telegram_message_id: int, now: datetime) -> bool:
     """Record a delivered message with Telegram's message id."""
-    return _finish(
-        session,
-        message_id,
-        status=SENT,
-        telegram_message_id=telegram_message_id,
-        sent_at=now,
-        last_error=None,
+    result = session.execute(
+        _SENT,
+        {"message_id": message_id, "telegram_message_id": telegram_message_id, "now": now},
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def schedule_retry(
