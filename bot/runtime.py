@@ -4,8 +4,8 @@
 `run_polling` and `run_webhook` start and stop it with the bot. On every instance it runs the
 leader election loop, counts updates, answers and errors, and serves /health and /metrics when
 `metrics_port` is set. Only on the leader (PostgreSQL advisory lock; always on SQLite) does it
-run the outbox sender, and JobQueue jobs act only there: they call `is_leader(application)` or
-are wrapped with `leader_only`. Updates are handled by every instance: all resident state lives
+run the outbox sender, and JobQueue jobs act only there: `start()` wraps every job registered
+by then with `leader_only`; later jobs call `is_leader(application)` or use `leader_only`. Updates are handled by every instance: all resident state lives
 in the database, so any instance can take any update.
 """
 
@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib
-import inspect
 import logging
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import time
@@ -43,10 +41,9 @@ log = logging.getLogger(__name__)
 RUNTIME_KEY = "buurtstem.runtime"
 METRICS_KEY = "buurtstem.metrics"
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-# Modules of other parts that register their own JobQueue jobs (optional: may not exist yet).
-JOB_MODULES = (("bot.rounds", "register_round_jobs"), ("bot.digests", "register_digest_jobs"))
 RETENTION_TIME = time(3, 30)  # local time: a quiet hour
 _ANSWERS_INFO = "buurtstem.new_answers"
+_GUARDED = "_buurtstem_leader_only"
 # Update kinds counted by name; anything else is "other" (label values must stay few).
 _UPDATE_KINDS = (
     "message",
@@ -72,13 +69,34 @@ def is_leader(application: Application) -> bool:
 def leader_only(callback: JobCallback) -> JobCallback:
     """Wrap a JobQueue callback so it does nothing on instances that do not lead."""
 
+    if getattr(callback, _GUARDED, False):
+        return callback
+
     @wraps(callback)
     async def guarded(context: ContextTypes.DEFAULT_TYPE) -> Any:
         if not is_leader(context.application):
             return None
         return await callback(context)
 
+    setattr(guarded, _GUARDED, True)
     return guarded
+
+
+def guard_jobs(application: Application) -> list[str]:
+    """Make every job now in the JobQueue leader-only; returns the names of those it wrapped.
+
+    The runtime calls this after post_init, when the other modules (rounds, digests,
+    housekeeping) have registered their jobs and before the JobQueue starts. Jobs added later
+    must use `leader_only` or `is_leader` themselves.
+    """
+    if application.job_queue is None:
+        return []
+    wrapped = []
+    for job in application.job_queue.jobs():
+        if not getattr(job.callback, _GUARDED, False):
+            job.callback = leader_only(job.callback)
+            wrapped.append(job.name or "?")
+    return wrapped
 
 
 def metrics_of(application: Application) -> Metrics | None:
@@ -208,7 +226,6 @@ class Runtime:
         if app.job_queue is not None:
             at = self.retention_at.replace(tzinfo=ZoneInfo(self.services.settings.timezone))
             app.job_queue.run_daily(leader_only(self.retention_job), time=at, name="retention")
-            register_module_jobs(app)
 
     def detach(self) -> None:
         """Remove the database event listeners (tests that reuse a Database)."""
@@ -230,6 +247,11 @@ class Runtime:
         self.attach()
         self._started = True
         self._stop.clear()
+        guarded = guard_jobs(self.application)
+        if guarded:
+            log.info("leader-only jobs: %s", ", ".join(sorted(guarded)))
+        # Decide the lead once now, so jobs that run at once (first=0) see the answer.
+        await self.leadership.step()
         if self.health_port is not None:
             self.health = HealthServer(
                 self.metrics,
@@ -365,32 +387,6 @@ class Runtime:
 
     def _after_rollback(self, session: Session) -> None:
         session.info.pop(_ANSWERS_INFO, None)
-
-
-def register_module_jobs(application: Application) -> list[str]:
-    """Call `register_*_jobs(application)` of the modules that exist, leader-guarded.
-
-    Jobs whose register function takes `should_run` get `is_leader` there; the others must call
-    `is_leader(context.application)` themselves or wrap their callbacks with `leader_only`.
-    """
-    registered = []
-    for module_name, function_name in JOB_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        register = getattr(module, function_name, None)
-        if register is None:
-            continue
-        if "should_run" in inspect.signature(register).parameters:
-            # Their own leader hook (checked inside the job, also in worker threads).
-            register(application, should_run=lambda: is_leader(application))
-        else:
-            register(application)
-        registered.append(module_name)
-    return registered
 
 
 async def _first_of(*events: asyncio.Event) -> None:

@@ -11,7 +11,7 @@ import pytest
 from telegram.ext import CallbackContext
 
 from bot.leader import Leadership
-from bot.runtime import Runtime, is_leader, leader_only, metrics_of, update_kind
+from bot.runtime import Runtime, guard_jobs, is_leader, leader_only, metrics_of, update_kind
 from sandbox.harness import BotHarness
 from storage import outbox as outbox_store
 from storage.models import ProcessedUpdate
@@ -52,6 +52,30 @@ async def test_leader_only_jobs_act_only_on_the_leader(
     await runtime.leadership.step()  # SQLite: one process, always leads
     await guarded(context)
     assert calls == ["ran"] and is_leader(app) is True
+    runtime.detach()
+
+
+async def test_jobs_registered_before_start_become_leader_only(
+    make_services: Any, make_app: Any, sqlite_url: str
+) -> None:
+    services = make_services(sqlite_url)
+    app = make_app(services)
+    runtime = Runtime(app, services, leadership=Leadership(services.db))
+    runtime.attach()
+    ticks: list[str] = []
+
+    async def tick(context: Any) -> None:
+        ticks.append("tick")
+
+    app.job_queue.run_repeating(tick, interval=3600, name="round-tick")
+    assert guard_jobs(app) == ["round-tick"]  # retention was leader-only already
+    assert guard_jobs(app) == []  # never wrapped twice
+    job = next(j for j in app.job_queue.jobs() if j.name == "round-tick")
+    await job.callback(CallbackContext(app))
+    assert ticks == []
+    await runtime.leadership.step()
+    await job.callback(CallbackContext(app))
+    assert ticks == ["tick"]
     runtime.detach()
 
 
