@@ -1,0 +1,168 @@
+"""`buurtstem outbox`: what waits to be sent, what was sent, what failed and why."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import click
+
+from bot.clock import SystemClock
+from bot.options import setting_option, settings_from
+from bot.settings import Settings
+from storage import outbox as store
+from storage.db import Database
+from storage.pseudonyms import short_pseudonym
+
+
+def _database(settings: Settings) -> Database:
+    """The database, migrated to the newest schema (as `buurtstem run` does)."""
+    from storage.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # a bad URL or unreachable server: one clear line, no traceback
+        raise click.ClickException(f"could not open the database: {exc}") from exc
+    return Database(settings.database_url)
+
+
+def chat_ref(key: str, chat_id: int) -> str:
+    """A short keyed hash of a chat id: lets staff see "same chat" without the id itself."""
+    return short_pseudonym(key, str(chat_id), "outbox-chat", length=8)
+
+
+def _age(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def status_lines(db: Database, key: str, now: datetime, failures: int) -> list[str]:
+    """The status report as lines of text (no chat ids: a short keyed hash at most)."""
+    with db.session() as session:
+        counts = store.status_counts(session)
+        oldest = store.oldest_waiting(session)
+        recent = store.recent_failures(session, failures)
+    lines: list[str] = []
+    if not counts:
+        return ["The outbox is empty."]
+    statuses = list(store.STATUSES)
+    kinds = sorted({c.kind for c in counts})
+    table = {(c.kind, c.status): c.count for c in counts}
+    width = max(len("kind"), *(len(k) for k in kinds))
+    lines.append("kind".ljust(width) + "".join(s.rjust(9) for s in statuses))
+    for kind in [*kinds, "total"]:
+        if kind == "total":
+            values = [sum(table.get((k, s), 0) for k in kinds) for s in statuses]
+        else:
+            values = [table.get((kind, s), 0) for s in statuses]
+        lines.append(kind.ljust(width) + "".join(str(v).rjust(9) for v in values))
+    lines.append("")
+    if oldest is None:
+        lines.append("Nothing is waiting.")
+    else:
+        lines.append(f"Oldest waiting message: queued {_age(now - oldest)} ago ({_when(oldest)}).")
+    unknown = sum(table.get((k, store.UNKNOWN), 0) for k in kinds)
+    if unknown:
+        lines.append(
+            f"{unknown} message(s) were being sent when the sender stopped abruptly: they may "
+            "or may not have arrived. `buurtstem outbox retry-failed --include-unknown` resends them."
+        )
+    if recent:
+        lines.append("")
+        lines.append(f"Last {len(recent)} failed or unknown:")
+        for item in recent:
+            target = (
+                f"resident {item.resident_id}"
+                if item.resident_id is not None
+                else f"alliance {item.alliance_id}"
+                if item.alliance_id is not None
+                else "chat"
+            )
+            lines.append(
+                f"  #{item.id} {item.kind} {item.status} {_when(item.last_attempt_at)} "
+                f"{target} [chat {chat_ref(key, item.chat_id)}] attempts {item.attempts}: "
+                f"{item.last_error or '-'}"
+            )
+    return lines
+
+
+@click.group("outbox")
+def command() -> None:
+    """Messages the bot sends on its own: invitations, reminders, digests."""
+
+
+@command.command("status")
+@setting_option("database_url")
+@click.option("--failures", default=10, show_default=True, help="How many recent failures to list.")
+def status_command(database_url: str | None, failures: int) -> None:
+    """Counts by kind and status, the oldest waiting message, the latest failures and why."""
+    settings = settings_from(database_url=database_url)
+    db = _database(settings)
+    try:
+        for line in status_lines(db, settings.pseudonym_key, SystemClock().now(), failures):
+            click.echo(line)
+    finally:
+        db.dispose()
+
+
+@command.command("retry-failed")
+@setting_option("database_url")
+@click.option("--kind", "kinds", multiple=True, help="Only this kind (repeatable).")
+@click.option("--id", "ids", multiple=True, type=int, help="Only this outbox id (repeatable).")
+@click.option(
+    "--include-unknown",
+    is_flag=True,
+    help="Also resend messages whose delivery is unknown after a crash (may arrive twice).",
+)
+def retry_command(
+    database_url: str | None, kinds: tuple[str, ...], ids: tuple[int, ...], include_unknown: bool
+) -> None:
+    """Queue failed messages again, with fresh attempts (the running bot sends them)."""
+    settings = settings_from(database_url=database_url)
+    db = _database(settings)
+    try:
+        with db.session() as session:
+            count = store.retry_failed(
+                session,
+                SystemClock().now(),
+                kinds=kinds,
+                ids=ids,
+                include_unknown=include_unknown,
+            )
+    finally:
+        db.dispose()
+    click.echo(f"{count} message(s) queued again.")
+
+
+@command.command("purge")
+@setting_option("database_url")
+@click.option(
+    "--older-than-days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Delete sent messages last touched longer ago than this.",
+)
+@click.option("--include-failed", is_flag=True, help="Also delete old failed and unknown rows.")
+def purge_command(database_url: str | None, older_than_days: int, include_failed: bool) -> None:
+    """Delete old sent messages (their text and files are no longer needed)."""
+    settings = settings_from(database_url=database_url)
+    db = _database(settings)
+    statuses = (store.SENT, store.FAILED, store.UNKNOWN) if include_failed else (store.SENT,)
+    try:
+        with db.session() as session:
+            count = store.purge(
+                session, SystemClock().now() - timedelta(days=older_than_days), statuses
+            )
+    finally:
+        db.dispose()
+    click.echo(f"{count} message(s) deleted.")
