@@ -582,7 +582,12 @@ def _button(
     elif kind == "q":
         _question_button(svc, session, resident, data, message_id, now, plan)
     elif kind == "s":
-        current_or_start(svc, session, resident, now, plan)
+        # An invitation's button: a round that has closed since says so instead of starting.
+        invited = session.get(Round, int(data.arg(0))) if data.arg(0).isdigit() else None
+        if invited is not None and not invited.standing and not round_is_open(invited, now):
+            plan.send(svc.text(lang, "rounds.invitation.closed"))
+        else:
+            current_or_start(svc, session, resident, now, plan)
     elif kind == "f":
         if data.arg(0) == "y":
             resident_store.forget_resident(session, resident)
@@ -641,16 +646,27 @@ def _question_button(
         return
     question_id, option = data.arg(1), data.arg(2)
     response = response_store.get_response(session, round_id, resident.id, lock=True)
-    if response is None or response.status != "started":
-        plan.notice = svc.text(lang, "notice.stale_button")
-        return
     round_ = session.get(Round, round_id)
-    if round_ is not None and not round_is_open(round_, now):
+    if (
+        response is not None
+        and response.status in ("started", "closed")
+        and round_ is not None
+        and not round_is_open(round_, now)
+    ):
+        # The round closed mid-survey: the answers given are kept, the buttons go.
         response.status = "closed"
         plan.notice = svc.text(lang, "survey.round_closed")
-        plan.send(svc.text(lang, "survey.round_closed"))
+        plan.alert = True
         if message_id is not None:
-            plan.edits.append(Edit(message_id, svc.text(lang, "survey.round_closed")))
+            engine = engine_for(svc, session, response.survey_version_id)
+            shown = engine.current(response.state)
+            if isinstance(shown, Ask):
+                plan.edits.append(
+                    Edit(message_id, _strip(svc, engine, shown, response.language, marker="—"))
+                )
+        return
+    if response is None or response.status != "started":
+        plan.notice = svc.text(lang, "notice.stale_button")
         return
     engine = engine_for(svc, session, response.survey_version_id)
     before = engine.current(response.state)
@@ -732,7 +748,9 @@ def _question_button(
     )
 
 
-def _strip(svc: Services, engine: Engine, step: Ask, lang: str, full: bool = False) -> str:
+def _strip(
+    svc: Services, engine: Engine, step: Ask, lang: str, full: bool = False, marker: str = "↩"
+) -> str:
     """The question text without buttons (after going back), or in full for a re-render."""
     text = question_text(svc, engine, step, lang)
-    return text if full else "\n".join(text.split("\n")[:2]) + "\n↩"
+    return text if full else "\n".join(text.split("\n")[:2]) + "\n" + marker

@@ -300,7 +300,9 @@ async def test_turkish_resident_completes_survey_in_turkish(
         await onboard(h, ayse)
         assert "1" in ayse.last_message().visible_text
         texts = [m.visible_text for m in ayse.messages()]
-        await answer_default_survey(ayse, text="Mahallede daha fazla aydınlatma ve temizlik istiyoruz")
+        await answer_default_survey(
+            ayse, text="Mahallede daha fazla aydınlatma ve temizlik istiyoruz"
+        )
     turkish_survey = services.default_survey
     first_question_tr = turkish_survey.questions[0].text["tr"]
     assert any(first_question_tr in t for t in [m.visible_text for m in ayse.messages()])
@@ -344,3 +346,29 @@ async def test_free_text_answers_store_their_language(
     with services.db.session() as session:
         improve = session.scalars(select(Answer).where(Answer.question_id == "improve")).one()
         assert improve.text_language == "unknown"
+
+
+async def test_round_closing_mid_survey_keeps_answers_and_says_so(
+    services: Any, make_app: Any, emulator: Any, clock: Any
+) -> None:
+    from datetime import timedelta
+
+    from storage.models import Round
+
+    async with BotHarness(emulator, make_app(services)) as h:
+        mia = h.user("Mia")
+        await onboard(h, mia)
+        await mia.tap("8")
+        question = mia.last_message()
+        with services.db.session() as session:
+            for round_ in session.scalars(select(Round)):
+                round_.closes_at = clock.now() + timedelta(minutes=1)
+        clock.advance(timedelta(minutes=2))
+        await mia.tap("6")
+        answer = mia.last_callback_answer
+        assert answer is not None and "gesloten" in (answer.text or "")
+        assert emulator.message(mia.chat_id, question.message_id).buttons == []
+    with services.db.session() as session:
+        response = session.scalars(select(Response)).one()
+        assert response.status == "closed"
+        assert session.scalars(select(Answer.value)).all() == [8]
