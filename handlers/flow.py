@@ -323,7 +323,12 @@ def current_or_start(
         plan.messages.append(ask(svc, engine, existing, step, ticks_for(resident, step)))
     else:
         response_store.complete(existing, now)
-        plan.send(svc.text(lang, "survey.thanks"))
+        plan.send(thanks(svc, lang))
+
+
+def thanks(svc: Services, lang: str) -> str:
+    """The closing word: thanks, how results are shared, and where to go in an emergency."""
+    return svc.text(lang, "survey.thanks") + "\n\n" + svc.text(lang, "safety")
 
 
 def ticks_for(resident: Resident, step: Ask) -> list[str]:
@@ -384,13 +389,6 @@ def apply_step(
         )
     if isinstance(step, Done):
         response_store.complete(response, now)
-        plan.send(
-            svc.text(
-                survey_language(engine.survey, lang)
-                if svc.catalogue.has(lang, "survey.thanks")
-                else "nl",
-                "survey.thanks",
-            )
-        )
+        plan.send(thanks(svc, lang))
     elif isinstance(step, Ask):
         plan.messages.append(ask(svc, engine, response, step))
