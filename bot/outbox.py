@@ -98,8 +98,9 @@ class SendReport:
 class RateLimiter:
     """Telegram's limits as earliest start times: overall rate, per chat, per group per minute.
 
-    Pure bookkeeping in seconds on any monotone time line; the sender asks `ready_at` and
-    calls `record` when it starts a request.
+    Pure bookkeeping in seconds on any monotone time line. The sender asks `ready_at`,
+    `reserve`s a slot when it decides to send, and reports `started` when the request really
+    goes out (after the claim commit), so windows count real start times, not decisions.
     """
 
     def __init__(
@@ -125,6 +126,7 @@ class RateLimiter:
         self._burst = max(1, math.floor(rate))
         self._window = self._burst / rate
         self._starts: deque[float] = deque(maxlen=self._burst)
+        self._reserved = 0  # decided but not started yet: they will start within the window
         self._next_slot = -math.inf
         self._chat_next: dict[int, float] = {}
         self._group_starts: dict[int, deque[float]] = {}
@@ -142,8 +144,11 @@ class RateLimiter:
     def global_ready_at(self) -> float:
         """Earliest start allowed by the overall rate and any flood wait."""
         ready = max(self._next_slot, self._paused_until)
-        if len(self._starts) == self._burst:
-            ready = max(ready, self._starts[0] + self._window + self.margin)
+        allowed = self._burst - self._reserved  # starts the window may still hold
+        if allowed <= 0:
+            return math.inf  # wait for reserved requests to start
+        if len(self._starts) >= allowed:
+            ready = max(ready, self._starts[-allowed] + self._window + self.margin)
         return ready
 
     def ready_at(self, chat_id: int, is_group: bool) -> float:
@@ -155,21 +160,42 @@ class RateLimiter:
                 ready = max(ready, starts[0] + self.group_window + self.margin)
         return ready
 
-    def record(self, chat_id: int, is_group: bool, at: float) -> None:
-        """Count a request to `chat_id` started at `at`."""
+    def reserve(self, chat_id: int, is_group: bool, at: float) -> None:
+        """Take the slot for a request to `chat_id` decided at `at`."""
         # Keep the cadence when a start is a little late (event loop wake-up), so late
         # wake-ups do not add up to a lower rate; after an idle spell start a new cadence.
         if at - self._next_slot <= self._interval / 2:
             self._next_slot += self._interval
         else:
             self._next_slot = at + self._interval
-        self._starts.append(at)
+        self._reserved += 1
         self._chat_next[chat_id] = at + self.per_chat_interval
         if is_group:
             starts = self._group_starts.setdefault(chat_id, deque(maxlen=self.group_per_minute))
             starts.append(at)
         if len(self._chat_next) > 10_000:
             self._forget_before(at)
+
+    def started(self, chat_id: int, is_group: bool, at: float) -> None:
+        """The reserved request really started at `at` (the limits count from here)."""
+        self._reserved = max(0, self._reserved - 1)
+        self._starts.append(at)
+        self._chat_next[chat_id] = max(
+            self._chat_next.get(chat_id, -math.inf), at + self.per_chat_interval
+        )
+        starts = self._group_starts.get(chat_id)
+        if is_group and starts:
+            # The chat has one request at a time, so its newest entry is this reservation.
+            starts[-1] = max(starts[-1], at)
+
+    def release(self) -> None:
+        """A reserved request will not be made (the row was taken by someone else)."""
+        self._reserved = max(0, self._reserved - 1)
+
+    def record(self, chat_id: int, is_group: bool, at: float) -> None:
+        """Reserve and start at once."""
+        self.reserve(chat_id, is_group, at)
+        self.started(chat_id, is_group, at)
 
     def _forget_before(self, now: float) -> None:
         """Drop chats whose limits no longer matter (memory stays bounded)."""
@@ -338,11 +364,12 @@ class OutboxSender:
                     await self._nap(wait, stop_event)
                     continue
                 queue.remove(pick)
-                self.limiter.record(pick.chat_id, pick.is_group, now)
+                self.limiter.reserve(pick.chat_id, pick.is_group, now)
                 claimed = await self._db(
                     partial(store.claim, message_id=pick.id, now=self.clock.now())
                 )
                 if claimed is None:
+                    self.limiter.release()
                     continue
                 report.claimed += 1
                 busy.add(claimed.chat_id)
@@ -428,6 +455,7 @@ class OutboxSender:
             busy.discard(message.chat_id)
 
     async def _send_and_record(self, message: store.ClaimedMessage, report: SendReport) -> None:
+        self.limiter.started(message.chat_id, message.is_group, self._t())
         try:
             sent = await self._call(message)
         except RetryAfter as exc:

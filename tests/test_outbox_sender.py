@@ -435,3 +435,23 @@ def test_rate_limiter_margin_keeps_windows_from_filling_exactly() -> None:
     limiter.record(2, False, 0.5)
     assert limiter.ready_at(3, False) == pytest.approx(1.05)
     assert limiter.ready_at(1, True) == pytest.approx(60.05)
+
+
+def test_rate_limiter_counts_real_starts_and_reservations() -> None:
+    limiter = RateLimiter(rate=3.0, margin=0.0)
+    limiter.record(1, False, 0.0)
+    limiter.record(2, False, 1 / 3)
+    limiter.reserve(3, False, 2 / 3)  # decided, not started yet: it counts already
+    assert limiter.ready_at(4, False) == pytest.approx(1.0)
+    limiter.reserve(4, False, 1.0)
+    limiter.reserve(5, False, 4 / 3)
+    # Three reserved fill a window of three: nothing more until they start.
+    assert limiter.ready_at(6, False) == float("inf")
+    limiter.started(3, False, 0.9)  # started late (a slow claim commit)
+    limiter.started(4, False, 1.0)
+    limiter.started(5, False, 1.5)
+    # The window counts real starts: the next one waits a second after the late 0.9 start.
+    assert limiter.ready_at(6, False) == pytest.approx(1.9)
+    limiter.reserve(7, False, 5.0)
+    limiter.release()
+    assert limiter.ready_at(8, False) == pytest.approx(5 + 1 / 3)
