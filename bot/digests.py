@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -74,13 +74,17 @@ def question_infos(definition: Mapping[str, Any], catalogue: Catalogue) -> list[
 
 
 class CountsCache:
-    """Round counts per (round, moment), shared by every digest of one tick."""
+    """Round counts per (round, moment), shared by every digest of one tick.
+
+    Moments announced with `want` are computed together, in one pass over the round's answers.
+    """
 
     def __init__(self, session: Session, catalogue: Catalogue) -> None:
         self.session = session
         self.catalogue = catalogue
         self._counts: dict[tuple[int, datetime | None, str | None], aggregates.RoundCounts] = {}
         self._questions: dict[int, list[QuestionInfo]] = {}
+        self._wanted: dict[int, set[datetime | None]] = {}
 
     def questions(self, round_: Round) -> list[QuestionInfo]:
         """The questions of the round's survey version."""
@@ -92,6 +96,10 @@ class CountsCache:
             )
         return self._questions[round_.survey_version_id]
 
+    def want(self, round_id: int, moment: datetime | None) -> None:
+        """Announce a moment that will be asked for, so it joins the round's one pass."""
+        self._wanted.setdefault(round_id, set()).add(moment)
+
     def counts(
         self, round_: Round, until: datetime | None, area_code: str | None = None
     ) -> aggregates.RoundCounts:
@@ -102,14 +110,20 @@ class CountsCache:
         key = (round_.id, until, area_code)
         if key not in self._counts:
             questions = self.questions(round_)
-            self._counts[key] = aggregates.round_counts(
+            moments = {until}
+            if area_code is None:
+                done = {m for (r, m, a) in self._counts if r == round_.id and a is None}
+                moments |= self._wanted.get(round_.id, set()) - done
+            found = aggregates.round_counts_at(
                 self.session,
                 round_.id,
-                until=until,
+                sorted(moments, key=lambda m: (m is None, m or datetime.min.replace(tzinfo=UTC))),
                 area_codes=None if area_code is None else [area_code],
                 multi=[q.id for q in questions if q.type == "multi"],
                 skip=[q.id for q in questions if q.type == "text"],
             )
+            for moment, result in found.items():
+                self._counts[(round_.id, moment, area_code)] = result
         return self._counts[key]
 
 
@@ -251,6 +265,37 @@ class Prepared:
     digest: Digest
 
 
+def _round_and_last(
+    session: Session, alliance_id: int, area_code: str, due: Due
+) -> tuple[Round, Any, bool] | None:
+    """The digest's round, the alliance's latest digest, and whether that was of this round."""
+    if due.round_id is not None:
+        round_ = session.get(Round, due.round_id)
+    else:
+        round_ = round_for_area(session, area_code, due.period_end)
+    if round_ is None:
+        return None
+    last = store.last_digest(session, alliance_id)
+    same_round = (
+        last is not None and last.round_id == round_.id and last.period_end < due.period_end
+    )
+    return round_, last, same_round
+
+
+def _announce(cache: CountsCache, due: Due) -> None:
+    """Tell the cache which moments this digest will ask for (one pass per round)."""
+    alliance = cache.session.get(Alliance, due.alliance_id)
+    if alliance is None:
+        return
+    found = _round_and_last(cache.session, alliance.id, alliance.area_code, due)
+    if found is None:
+        return
+    round_, last, same_round = found
+    cache.want(round_.id, due.period_end)
+    if same_round:
+        cache.want(round_.id, last.period_end)
+
+
 def _prepare(
     cache: CountsCache,
     alliance: Alliance,
@@ -266,16 +311,10 @@ def _prepare(
             "alliance %d: area %s is not in the areas file", alliance.id, alliance.area_code
         )
         return None
-    if due.round_id is not None:
-        round_ = session.get(Round, due.round_id)
-    else:
-        round_ = round_for_area(session, area.code, due.period_end)
-    if round_ is None:
+    found = _round_and_last(session, alliance.id, area.code, due)
+    if found is None:
         return None
-    last = store.last_digest(session, alliance.id)
-    same_round = (
-        last is not None and last.round_id == round_.id and last.period_end < due.period_end
-    )
+    round_, last, same_round = found
     period_start = last.period_end if last is not None and same_round else round_.opens_at
     data = digest_input(
         cache,
@@ -415,6 +454,8 @@ def run_digest_tick(
     with db.session() as session:
         report.due = due_digests(session, now, tz)
         cache = CountsCache(session, catalogue)
+        for due in report.due:
+            _announce(cache, due)
     for due in report.due:
         try:
             made = _make(

@@ -1,20 +1,22 @@
 """GROUP BY queries that fill a digest's input: respondents, answer counts, comments.
 
-One pass over a round's answers serves every area (and all areas together): the tick computes
-all alliances' digests from the same result. Values are grouped by their JSON text, so a multi
-question's answers group by the ticked combination; these groups (far fewer than answers) are
-exploded into per-option counts in Python. That works the same on SQLite and PostgreSQL.
+One pass over a round's answers serves every area (and all areas together) at several moments
+(one conditional SUM per moment: this digest's end, the previous digest's): the tick computes all
+alliances' digests from the same result. Values are grouped by their JSON text (grades, option
+ids); multi questions' lists are exploded in SQL (json_each on SQLite,
+json_array_elements_text on PostgreSQL), reaching only their rows through the
+(response_id, question_id) index.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, select
+from sqlalchemy import String, and_, case, cast, func, null, select, true
 from sqlalchemy.orm import Session
 
 from digests.model import UNKNOWN, AreaCounts, Comment, QuestionCounts, Sample
@@ -30,14 +32,17 @@ class RoundCounts:
     round_id: int
     until: datetime | None
     areas: dict[str, AreaCounts] = field(default_factory=dict)
+    _all: Sample | None = field(default=None, repr=False)
 
     def area(self, area_code: str) -> AreaCounts:
         """One area's counts (empty when nobody there answered)."""
         return self.areas.get(area_code) or AreaCounts()
 
     def all_areas(self) -> Sample:
-        """Every area together."""
-        return Sample.merge(counts.total() for counts in self.areas.values())
+        """Every area together (computed once)."""
+        if self._all is None:
+            self._all = Sample.merge(counts.total() for counts in self.areas.values())
+        return self._all
 
 
 def _decode(text: str | None) -> Any:
@@ -47,6 +52,21 @@ def _decode(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return text  # a plain string stored by something other than the JSON type
+
+
+def _upto(column: Any, moment: datetime | None, extra: Any = None) -> Any:
+    """SUM of rows with `column` <= moment (all rows when moment is None)."""
+    condition = column <= moment if moment is not None else true()
+    if extra is not None:
+        condition = and_(condition, extra)
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _elements(session: Session) -> Any:
+    """A table-valued function that explodes a JSON list into its elements (as text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.json_array_elements_text(Answer.value).table_valued("value").alias("element")
+    return func.json_each(Answer.value).table_valued("value").alias("element")
 
 
 def round_counts(
@@ -63,43 +83,86 @@ def round_counts(
     `multi`: question ids whose values are lists of option ids; `skip`: question ids not to
     count (free text: every value would be its own group).
     """
+    return round_counts_at(
+        session, round_id, [until], area_codes=area_codes, multi=multi, skip=skip
+    )[until]
+
+
+def round_counts_at(
+    session: Session,
+    round_id: int,
+    moments: Sequence[datetime | None],
+    *,
+    area_codes: Collection[str] | None = None,
+    multi: Collection[str] = (),
+    skip: Collection[str] = (),
+) -> dict[datetime | None, RoundCounts]:
+    """round_counts at several moments from one pass: one conditional SUM per moment."""
+    moments = list(dict.fromkeys(moments))
+    multi_ids = list(multi)
     conditions: list[Any] = [Response.round_id == round_id]
     if area_codes is not None:
         conditions.append(Response.area_code.in_(list(area_codes)))
-    completed: Any = Response.completed_at.is_not(None)
-    if until is not None:
-        conditions.append(Response.started_at <= until)
-        completed = and_(completed, Response.completed_at <= until)
+    if None not in moments:
+        latest = max(m for m in moments if m is not None)
+        conditions.append(Response.started_at <= latest)
     respondent_rows = session.execute(
         select(
             Response.area_code,
             Response.neighbourhood_code,
-            func.count(),
-            func.sum(case((completed, 1), else_=0)),
+            *[_upto(Response.started_at, m) for m in moments],
+            *[_upto(Response.completed_at, m, Response.completed_at.is_not(None)) for m in moments],
         )
         .where(*conditions)
         .group_by(Response.area_code, Response.neighbourhood_code)
     ).all()
 
     answer_conditions = list(conditions)
-    if until is not None:
-        answer_conditions.append(Answer.answered_at <= until)
+    if None not in moments:
+        answer_conditions.append(Answer.answered_at <= latest)
     if skip:
         answer_conditions.append(Answer.question_id.not_in(list(skip)))
-    value_text = cast(Answer.value, String)
+    # Multi answers group under NULL here (giving "answered"); their options come below.
+    value_key: Any = cast(Answer.value, String)
+    if multi_ids:
+        value_key = case((Answer.question_id.in_(multi_ids), null()), else_=value_key)
+    groups = (Response.area_code, Response.neighbourhood_code, Answer.question_id, value_key)
     answer_rows = session.execute(
-        select(
+        select(*groups, *[_upto(Answer.answered_at, m) for m in moments])
+        .join(Response, Response.id == Answer.response_id)
+        .where(*answer_conditions)
+        .group_by(*groups)
+    ).all()
+    option_rows: list[Any] = []
+    if multi_ids:
+        element = _elements(session)
+        option_groups = (
             Response.area_code,
             Response.neighbourhood_code,
             Answer.question_id,
-            value_text,
-            func.count(),
+            element.c.value,
         )
-        .join(Response, Response.id == Answer.response_id)
-        .where(*answer_conditions)
-        .group_by(Response.area_code, Response.neighbourhood_code, Answer.question_id, value_text)
-    ).all()
-    return _assemble(round_id, until, respondent_rows, answer_rows, set(multi))
+        option_rows = list(
+            session.execute(
+                select(*option_groups, *[_upto(Answer.answered_at, m) for m in moments])
+                .select_from(Answer)
+                .join(Response, Response.id == Answer.response_id)
+                .join(element, true())
+                .where(*answer_conditions, Answer.question_id.in_(multi_ids))
+                .group_by(*option_groups)
+            ).all()
+        )
+    out = {}
+    k = len(moments)
+    for i, moment in enumerate(moments):
+        out[moment] = _assemble(
+            round_id,
+            moment,
+            [(a, n, row[2 + i], row[2 + k + i]) for row in respondent_rows for a, n in [row[:2]]],
+            [(*row[:4], row[4 + i]) for row in answer_rows],
+            [(*row[:4], row[4 + i]) for row in option_rows],
+        )
+    return out
 
 
 def _assemble(
@@ -107,34 +170,34 @@ def _assemble(
     until: datetime | None,
     respondent_rows: Iterable[Any],
     answer_rows: Iterable[Any],
-    multi: set[str],
+    option_rows: Iterable[Any],
 ) -> RoundCounts:
     respondents: dict[str, list[tuple[str | None, int, int]]] = {}
     for area, nbh, started, done in respondent_rows:
-        respondents.setdefault(area, []).append((nbh, int(started), int(done or 0)))
-    values: dict[str, dict[tuple[str | None, str, str], int]] = {}
+        if started:
+            respondents.setdefault(area, []).append((nbh, int(started), int(done or 0)))
+    values: dict[str, list[tuple[str | None, str, str, int]]] = {}
     answered: dict[str, dict[tuple[str | None, str], int]] = {}
     for area, nbh, qid, raw, count in answer_rows:
+        if not count:
+            continue
+        n = int(count)
+        per_q = answered.setdefault(area, {})
+        per_q[(nbh, qid)] = per_q.get((nbh, qid), 0) + n
+        if raw is None:
+            continue  # a multi question: options come from the exploded rows
         value = _decode(raw)
         if value is None:
             continue
-        per_area = values.setdefault(area, {})
-        n = int(count)
-        if qid in multi:
-            options = value if isinstance(value, list) else [value]
-            for option in dict.fromkeys(str(o) for o in options):
-                key = (nbh, qid, option)
-                per_area[key] = per_area.get(key, 0) + n
-        else:
-            key = (nbh, qid, str(value))
-            per_area[key] = per_area.get(key, 0) + n
-        per_q = answered.setdefault(area, {})
-        per_q[(nbh, qid)] = per_q.get((nbh, qid), 0) + n
+        values.setdefault(area, []).append((nbh, qid, str(value), n))
+    for area, nbh, qid, option, count in option_rows:
+        if count:
+            values.setdefault(area, []).append((nbh, qid, str(option), int(count)))
     out = RoundCounts(round_id, until)
     for area in dict.fromkeys([*respondents, *values, *answered]):
         counts = AreaCounts.from_rows(
             respondents.get(area, []),
-            [(nbh, qid, value, n) for (nbh, qid, value), n in values.get(area, {}).items()],
+            values.get(area, []),
             [(nbh, qid, n) for (nbh, qid), n in answered.get(area, {}).items()],
         )
         # A multi answer with nothing ticked counts as answered without any option.

@@ -1,0 +1,355 @@
+"""Benchmark: all 20 areas' digests on a database of 1,000,000 answers, against full scans.
+
+Run: .venv/bin/python benchmarks/digests.py [--answers 1000000] [--database-url URL] [--keep]
+SQLite (a temporary file) by default; PostgreSQL with --database-url (an empty database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import delete, text
+
+from bot.digests import DEFAULT_SCHEDULE, run_digest_tick
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import Alliance, DigestSent, OutboxMessage, Round
+from storage.rounds import ensure_standing_round
+from storage.survey_versions import store_survey_version
+from surveys.areas import load_areas
+from surveys.loader import load_survey
+
+SURVEY = Path(__file__).resolve().parents[1] / "surveys" / "buurtpeiling.yaml"
+NOW = datetime(2026, 11, 16, 8, 0, 30, tzinfo=UTC)  # just after Monday 09:00 Amsterdam
+BATCH = 50_000
+WORDS = [
+    "meer",
+    "groen",
+    "minder",
+    "rommel",
+    "speeltuin",
+    "verlichting",
+    "politie",
+    "buren",
+    "jongeren",
+    "parkeren",
+]
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stamp(moment: datetime, postgres: bool) -> str:
+    """A timestamp as SQLAlchemy stores it (SQLite: naive UTC text)."""
+    if postgres:
+        return moment.isoformat()
+    return moment.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class Generator:
+    """Realistic answers: area-specific grade levels, skip logic, a few ticked nuisances."""
+
+    def __init__(self, rng: random.Random, survey: Any, areas: Any) -> None:
+        self.rng = rng
+        self.survey = survey
+        self.areas = list(areas.all())
+        # Bigger areas answer more; each area and neighbourhood has its own level.
+        self.weights = [rng.uniform(0.5, 2.0) for _ in self.areas]
+        self.level = {a.code: rng.uniform(5.0, 7.5) for a in self.areas}
+        self.nuisance = [o.id for o in survey.question("nuisance").options if o.id != "geen"]
+        self.nuisance_w = [rng.uniform(0.2, 3.0) for _ in self.nuisance]
+
+    def grade(self, level: float) -> int:
+        return max(1, min(10, round(self.rng.gauss(level, 1.6))))
+
+    def choice(self, qid: str) -> str:
+        return self.rng.choice([o.id for o in self.survey.question(qid).options])
+
+    def answers(self) -> tuple[str, str | None, list[tuple[str, Any, str | None]]]:
+        rng = self.rng
+        area = rng.choices(self.areas, self.weights)[0]
+        hood = rng.choice(area.neighbourhoods).code if rng.random() > 0.05 else None
+        level = self.level[area.code]
+        out: list[tuple[str, Any, str | None]] = [
+            ("grade_liveability", self.grade(level), None),
+            ("grade_safety", self.grade(level - 0.3), None),
+            ("trend", self.choice("trend"), None),
+        ]
+        unsafe = rng.choices(["ja", "nee", "weet_niet"], [0.4, 0.55, 0.05])[0]
+        out.append(("unsafe_ever", unsafe, None))
+        if unsafe == "ja":
+            out.append(("unsafe_freq", self.choice("unsafe_freq"), None))
+        out.append(("unsafe_night", self.choice("unsafe_night"), None))
+        for qid in ("cohesion_know", "cohesion_pleasant", "cohesion_help", "cohesion_home"):
+            out.append((qid, self.choice(qid), None))
+        k = rng.choices([0, 1, 2, 3, 4], [0.15, 0.3, 0.3, 0.15, 0.1])[0]
+        ticked = sorted(set(rng.choices(self.nuisance, self.nuisance_w, k=k))) or ["geen"]
+        out.append(("nuisance", ticked, None))
+        out.append(("satisfaction_police", self.choice("satisfaction_police"), None))
+        out.append(("satisfaction_municipality", self.choice("satisfaction_municipality"), None))
+        if rng.random() < 0.25:
+            words = " ".join(rng.choices(WORDS, k=rng.randint(3, 12)))
+            out.append(
+                (
+                    "improve",
+                    words,
+                    rng.choices(["nl", "en", "tr", "ar", "pl"], [0.7, 0.1, 0.1, 0.05, 0.05])[0],
+                )
+            )
+        return area.code, hood, out
+
+
+def generate(
+    gen: Generator, rounds: list[tuple[int, int, datetime, datetime]], total: int
+) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """Batches of (responses, answers) rows; rounds: (id, version id, start, end) with shares."""
+    response_id = 0
+    answer_id = 0
+    made = 0
+    responses: list[tuple[Any, ...]] = []
+    answers: list[tuple[Any, ...]] = []
+    rng = gen.rng
+    while made < total:
+        round_id, version_id, start, end = rounds[0] if rng.random() < 0.3 else rounds[1]
+        response_id += 1
+        area, hood, rows = gen.answers()
+        begun = start + (end - start) * rng.random()
+        done = rng.random() < 0.9
+        if not done:
+            rows = rows[: rng.randint(1, len(rows) - 1)]
+        responses.append(
+            (
+                response_id,
+                round_id,
+                version_id,
+                f"b{response_id}",
+                area,
+                hood,
+                "nl",
+                "completed" if done else "started",
+                begun,
+                done,
+            )
+        )
+        for qid, value, language in rows:
+            answer_id += 1
+            answers.append((answer_id, response_id, qid, json.dumps(value), language, begun))
+        made += len(rows)
+        if len(answers) >= BATCH:
+            yield responses, answers
+            responses, answers = [], []
+    if answers:
+        yield responses, answers
+
+
+def insert(db: Database, batches: Any) -> tuple[int, int]:
+    """Bulk insert: executemany on SQLite, COPY on PostgreSQL."""
+    postgres = db.is_postgres
+    n_responses = n_answers = 0
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for responses, answers in batches:
+            resp_rows = [
+                (
+                    i,
+                    r,
+                    v,
+                    key,
+                    area,
+                    hood,
+                    lang,
+                    status,
+                    "{}",
+                    0,
+                    stamp(at, postgres),
+                    stamp(at + timedelta(minutes=3), postgres) if done else None,
+                    stamp(at, postgres),
+                )
+                for i, r, v, key, area, hood, lang, status, at, done in responses
+            ]
+            ans_rows = [
+                (i, rid, qid, value, language, stamp(at, postgres))
+                for i, rid, qid, value, language, at in answers
+            ]
+            resp_cols = (
+                "id, round_id, survey_version_id, response_key, area_code, "
+                "neighbourhood_code, language, status, state, reminders_sent, "
+                "started_at, completed_at, updated_at"
+            )
+            ans_cols = "id, response_id, question_id, value, text_language, answered_at"
+            if postgres:
+                with cur.copy(f"COPY responses ({resp_cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                    for response_row in resp_rows:
+                        copy.write_row(response_row)
+                with cur.copy(f"COPY answers ({ans_cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+                    for answer_row in ans_rows:
+                        copy.write_row(answer_row)
+            else:
+                cur.execute("BEGIN")
+                cur.executemany(
+                    f"INSERT INTO responses ({resp_cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    resp_rows,
+                )
+                cur.executemany(f"INSERT INTO answers ({ans_cols}) VALUES (?,?,?,?,?,?)", ans_rows)
+                cur.execute("COMMIT")
+            if postgres:
+                raw.commit()
+            n_responses += len(resp_rows)
+            n_answers += len(ans_rows)
+        if postgres:
+            cur.execute("ANALYZE")
+            raw.commit()
+        else:
+            cur.execute("ANALYZE")
+    finally:
+        raw.close()
+    return n_responses, n_answers
+
+
+def timed(work: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = work()
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--answers", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="Runs of each timing (best kept).")
+    args = parser.parse_args()
+    tmp = tempfile.TemporaryDirectory()
+    url = args.database_url or f"sqlite:///{tmp.name}/bench.db"
+    upgrade(url)
+    db = Database(url)
+    survey = load_survey(SURVEY)
+    areas = load_areas(None)
+    tz_now = NOW
+    with db.session() as session:
+        version = store_survey_version(
+            session,
+            survey_id=survey.id,
+            version=survey.version,
+            title=survey.title["nl"],
+            definition=survey.to_json(),
+            content_hash=survey.content_hash,
+            source=SURVEY.read_text(encoding="utf-8"),
+            now=tz_now - timedelta(days=200),
+        )
+        earlier = Round(
+            name="Voorjaarspeiling 2026",
+            survey_version_id=version.id,
+            area_codes=None,
+            opens_at=tz_now - timedelta(days=200),
+            closes_at=tz_now - timedelta(days=120),
+            max_reminders=0,
+            status="closed",
+            standing=False,
+            opened_at=tz_now - timedelta(days=200),
+            closed_at=tz_now - timedelta(days=120),
+            created_at=tz_now - timedelta(days=200),
+        )
+        session.add(earlier)
+        standing = ensure_standing_round(session, version.id, tz_now - timedelta(days=70))
+        session.flush()
+        rounds = [
+            (earlier.id, version.id, earlier.opens_at, earlier.closes_at),
+            (standing.id, version.id, standing.opens_at, tz_now - timedelta(minutes=5)),
+        ]
+        # One alliance per area, linked long ago, last digest a week ago.
+        previous_run = DEFAULT_SCHEDULE.previous_run(tz_now - timedelta(days=1), "Europe/Amsterdam")
+        for i, area in enumerate(areas.all()):
+            alliance = Alliance(
+                area_code=area.code,
+                chat_id=-5_000_000 - i,
+                title=area.name,
+                language="nl",
+                schedule={},
+                linked_at=tz_now - timedelta(days=60),
+            )
+            session.add(alliance)
+            session.flush()
+            session.add(
+                DigestSent(
+                    alliance_id=alliance.id,
+                    round_id=standing.id,
+                    kind="scheduled",
+                    period_start=standing.opens_at,
+                    period_end=previous_run,
+                    published_n={},
+                    created_at=previous_run,
+                )
+            )
+    gen = Generator(random.Random(args.seed), survey, areas)
+    t_insert, (n_resp, n_ans) = timed(lambda: insert(db, generate(gen, rounds, args.answers)))
+    backend = "PostgreSQL" if db.is_postgres else "SQLite"
+    print(
+        f"{backend}: inserted {n_resp:,} responses and {n_ans:,} answers in {t_insert:.1f} s "
+        f"({n_ans / t_insert:,.0f} answers/s); peak RSS {peak_mb():.0f} MB"
+    )
+
+    length = "length(CAST(value AS TEXT))" if db.is_postgres else "length(value)"
+
+    def scan(sql: str) -> float:
+        best = float("inf")
+        for _ in range(args.repeat):
+            with db.engine.connect() as conn:
+                start = time.perf_counter()
+                conn.execute(text(sql)).scalar()
+                best = min(best, time.perf_counter() - start)
+        return best
+
+    t_count = scan("SELECT count(*) FROM answers")
+    t_read = scan(f"SELECT sum({length}) FROM answers")
+    print(f"full scan  SELECT count(*) FROM answers:            {t_count:7.3f} s")
+    print(f"full scan  SELECT sum(length(value)) FROM answers:  {t_read:7.3f} s")
+
+    def digests(chart: bool) -> tuple[float, int]:
+        best, queued = float("inf"), 0
+        for _ in range(args.repeat):
+            with db.session() as session:
+                session.execute(delete(OutboxMessage))
+                session.execute(delete(DigestSent).where(DigestSent.period_end > previous_run))
+            start = time.perf_counter()
+            report = run_digest_tick(db, areas, tz_now, chart=chart)
+            best = min(best, time.perf_counter() - start)
+            queued = len(report.queued)
+        return best, queued
+
+    t_text, n_text = digests(chart=False)
+    rss_text = peak_mb()
+    t_chart, n_chart = digests(chart=True)
+    print(
+        f"digests of {n_text} areas, no chart (tick: queries, build, queue):  {t_text:7.3f} s"
+        f"  = {t_text / t_count:5.1f}x count(*), {t_text / t_read:5.1f}x value scan"
+    )
+    print(
+        f"digests of {n_chart} areas, with chart:                            {t_chart:7.3f} s"
+        f"  = {t_chart / t_count:5.1f}x count(*), {t_chart / t_read:5.1f}x value scan"
+    )
+    print(
+        f"peak RSS after text digests {rss_text:.0f} MB, after chart digests {peak_mb():.0f} MB "
+        "(includes the data generation)"
+    )
+    db.dispose()
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
