@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from telegram.ext import Application, ContextTypes
 
 from bot.schedules import DEFAULT_SCHEDULE, Schedule, ScheduleError
-from digests import Digest, DigestInput, QuestionInfo, Sample, build_digest, publish
+from digests import Comment, Digest, DigestInput, QuestionInfo, Sample, build_digest, publish
 from digests.model import PublishedTable
 from locales.catalogue import Catalogue, default_catalogue
 from storage import aggregates
@@ -85,6 +85,10 @@ class CountsCache:
         self._counts: dict[tuple[int, datetime | None, str | None], aggregates.RoundCounts] = {}
         self._questions: dict[int, list[QuestionInfo]] = {}
         self._wanted: dict[int, set[datetime | None]] = {}
+        self._comments: dict[
+            tuple[int, datetime | None, datetime],
+            dict[str, tuple[list[Comment], dict[str, int]]],
+        ] = {}
 
     def questions(self, round_: Round) -> list[QuestionInfo]:
         """The questions of the round's survey version."""
@@ -95,6 +99,22 @@ class CountsCache:
                 version.definition, self.catalogue
             )
         return self._questions[round_.survey_version_id]
+
+    def comments(
+        self, round_: Round, area_code: str, since: datetime | None, until: datetime
+    ) -> tuple[list[Comment], dict[str, int]]:
+        """The period's comments of one area; all areas' are fetched together and kept."""
+        key = (round_.id, since, until)
+        if key not in self._comments:
+            self._comments[key] = aggregates.comments_by_area(
+                self.session,
+                round_.id,
+                questions=[q.id for q in self.questions(round_) if q.type == "text"],
+                since=since,
+                until=until,
+                limit=MAX_COMMENTS,
+            )
+        return self._comments[key].get(area_code, ([], {}))
 
     def want(self, round_id: int, moment: datetime | None) -> None:
         """Announce a moment that will be asked for, so it joins the round's one pass."""
@@ -156,18 +176,10 @@ def digest_input(
         sample = cache.counts(old, None, scope).area(area.code).total()
         if sample.started:
             earlier.append((old.name, sample))
-    found: list[Any] = []
+    found: list[Comment] = []
     languages: dict[str, int] = {}
     if with_comments:
-        found, languages = aggregates.comments(
-            cache.session,
-            round_.id,
-            area.code,
-            questions=[q.id for q in questions if q.type == "text"],
-            since=period_start,
-            until=period_end,
-            limit=MAX_COMMENTS,
-        )
+        found, languages = cache.comments(round_, area.code, period_start, period_end)
     return DigestInput(
         area_code=area.code,
         area_name=area.name,

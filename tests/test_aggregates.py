@@ -134,3 +134,33 @@ def _round(db: Database) -> int:
     from tests.test_alliance_data import standing_round
 
     return standing_round(db).id
+
+
+def test_comments_of_all_areas_in_one_query(services: Any) -> None:
+    db = services.db
+    seed(
+        db,
+        area="utrecht-overvecht",
+        neighbourhood=None,
+        n=3,
+        at=T0 + timedelta(hours=1),
+        text="meer groen",
+        text_language="nl",
+    )
+    seed(
+        db,
+        area="delft-west",
+        neighbourhood=None,
+        n=2,
+        at=T0 + timedelta(hours=2),
+        text="cleaner streets",
+        text_language="en",
+    )
+    with db.session() as session:
+        found = aggregates.comments_by_area(
+            session, _round(db), questions=TEXT, since=T0, until=T0 + timedelta(days=1), limit=2
+        )
+    assert set(found) == {"utrecht-overvecht", "delft-west"}
+    overvecht, languages = found["utrecht-overvecht"]
+    assert [c.text for c in overvecht] == ["meer groen", "meer groen"] and languages == {"nl": 3}
+    assert found["delft-west"][1] == {"en": 2}
