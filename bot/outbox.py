@@ -388,7 +388,7 @@ class OutboxSender:
         if stop_event is None or delay < 0.5:
             await self._sleep(delay)
         else:
-            await self._wait(stop_event, delay)
+            await self._wait(stop_event, delay, wakeable=False)
 
     def _pick(
         self, queue: list[store.DueMessage], busy: set[int], now: float
@@ -411,6 +411,8 @@ class OutboxSender:
         total = SendReport()
         total.recovered_unknown = await self.recover(all_sending=True)
         while not stop_event.is_set():
+            # Cleared before sending, not before sleeping: a wake() during a round still counts.
+            self._wake.clear()
             try:
                 total.add(await self.run_once(stop_event=stop_event))
                 delay = await self._idle_delay()
@@ -427,18 +429,22 @@ class OutboxSender:
             return self.poll_interval
         return min(self.poll_interval, max(0.0, (due - self.clock.now()).total_seconds()))
 
-    async def _wait(self, stop_event: asyncio.Event, delay: float) -> None:
-        """Sleep `delay` (injected sleep), waking early on stop or `wake()`."""
-        self._wake.clear()
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        stopper = asyncio.ensure_future(stop_event.wait())
-        waker = asyncio.ensure_future(self._wake.wait())
+    async def _wait(
+        self, stop_event: asyncio.Event, delay: float, *, wakeable: bool = True
+    ) -> None:
+        """Sleep `delay` (injected sleep), waking early on stop (and on `wake()` if wakeable)."""
+        waiters = {
+            asyncio.ensure_future(self._sleep(delay)),
+            asyncio.ensure_future(stop_event.wait()),
+        }
+        if wakeable:
+            waiters.add(asyncio.ensure_future(self._wake.wait()))
         try:
-            await asyncio.wait({sleeper, stopper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sleeper, stopper, waker):
+            for task in waiters:
                 task.cancel()
-            await asyncio.gather(sleeper, stopper, waker, return_exceptions=True)
+            await asyncio.gather(*waiters, return_exceptions=True)
 
     # -- one message -------------------------------------------------------------------
 
