@@ -365,9 +365,13 @@ class OutboxSender:
                     continue
                 queue.remove(pick)
                 self.limiter.reserve(pick.chat_id, pick.is_group, now)
-                claimed = await self._db(
-                    partial(store.claim, message_id=pick.id, now=self.clock.now())
-                )
+                try:
+                    claimed = await self._db(
+                        partial(store.claim, message_id=pick.id, now=self.clock.now())
+                    )
+                except BaseException:
+                    self.limiter.release()  # a leaked reservation would slow every later round
+                    raise
                 if claimed is None:
                     self.limiter.release()
                     continue
