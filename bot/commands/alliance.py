@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot.cli import setting_option, settings_from
 from bot.clock import SystemClock
+from bot.options import setting_option, settings_from
 from bot.schedules import EVERY, WEEKDAYS, Schedule, ScheduleError
 from bot.settings import Settings
 from storage import alliances as store

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot.cli import setting_option, settings_from
 from bot.clock import SystemClock
 from bot.digests import CountsCache, digest_input, render
+from bot.options import setting_option, settings_from
 from locales.catalogue import default_catalogue
 from storage.db import Database
 from storage.models import Round
