@@ -368,7 +368,13 @@ class SurveyResident:
         questions = [d for d in datas if d.startswith(QUESTION)]
         _v, _q, _round, question_id, _option = questions[0].split("|", 4)
         options = [d for d in questions if not d.rsplit("|", 1)[1].startswith("~")]
-        newer = self._newer_than(message.message_id)
+        newer_message = self._newer_than(message.message_id)
+
+        def newer() -> bool:
+            # A newer message, and this question no longer the one with buttons.
+            current = self.current_question()
+            return newer_message() and (current is None or current.message_id != message.message_id)
+
         if not options:  # free text: type it
             text = f"Meer bankjes in het park {self.rng.randint(1, 999)}"
             self.tapped[question_id] = text
@@ -387,10 +393,12 @@ class SurveyResident:
         await self._tap(message, choice, newer)
         return True
 
-    async def answer_survey(self) -> None:
+    async def answer_survey(self, max_questions: int = 60) -> None:
         """Answer every question until the bot says thanks."""
-        while await self.answer_one():
-            pass
+        for _ in range(max_questions):
+            if not await self.answer_one():
+                return
+        raise Stuck(f"more than {max_questions} questions in chat {self.chat_id}")
 
 
 # ---- the benchmark ------------------------------------------------------------------------

@@ -245,6 +245,7 @@ def answers_of(url: str, telegram_id: int) -> tuple[str, dict[str, Any]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # three bot processes start on a shared machine: give them time
 async def test_three_instances_survive_the_leader_being_killed(postgres_url: str) -> None:
     emulator = BotAPIEmulator()
     messages = 300
