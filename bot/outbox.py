@@ -334,21 +334,25 @@ class OutboxSender:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 if not queue:
+                    had_in_flight = bool(in_flight)
                     queue = await self._db(
                         partial(store.load_due, now=self.clock.now(), limit=self.batch_size)
                     )
                     if not queue:
+                        if in_flight:
+                            # A row in flight may unblock its chat's next row: wait, reload.
+                            await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                            continue
+                        if had_in_flight:
+                            # It finished while we were loading: look once more.
+                            continue
                         pause = self.limiter.paused_until - self._t()
-                        if not in_flight and pause > 0:
+                        if pause > 0:
                             # Rows hit by a flood wait are due when it ends: wait it out.
                             report.paused_seconds += pause
                             await self._nap(math.ceil(pause * 1e6) / 1e6, stop_event)
                             continue
-                        if not in_flight:
-                            break
-                        # A row in flight may unblock its chat's next row: wait, then reload.
-                        await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                        continue
+                        break
                 now = self._t()
                 pick, ready = self._pick(queue, busy, now)
                 if pick is None:
