@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from bot.cli import setting_option, settings_from
+from bot.options import setting_option, settings_from
 from bot.settings import Settings
 
 # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
