@@ -245,13 +245,19 @@ def question_keyboard(
 def ask(
     svc: Services, engine: Engine, response: Response, step: Ask, ticked: list[str] | None = None
 ) -> Outgoing:
-    """The message that asks the current question of a response."""
+    """The message that asks the current question of a response.
+
+    Only a free-text question needs its message id remembered (to edit it when the answer is
+    typed); button questions get theirs from the tap, which spares a write per question.
+    """
+    if step.question.type != "text":
+        response.question_message_id = None
     return Outgoing(
         question_text(svc, engine, step, response.language),
         question_keyboard(
             svc, engine, step, response.language, response.round_id or 0, ticked or []
         ),
-        question_of=response.id,
+        question_of=response.id if step.question.type == "text" else None,
     )
 
 

@@ -316,7 +316,6 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             _intro(svc, plan, lang, payload="", source="detected" if lang == detected else "")
         else:
             lang = resident.language or "nl"
-            _offer_switch(svc, resident, text, plan)
             step_name = (resident.flow or {}).get("step")
             if resident.area_code is None or step_name == "area":
                 _postcode(svc, session, resident, text, now, plan)
@@ -355,6 +354,8 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                         if plan.notice and not plan.messages:
                             plan.send(plan.notice)
                         plan.notice = None
+            # After the answer: a resident who clearly writes another language may switch.
+            _offer_switch(svc, resident, text, plan)
     await perform(update, context, plan)
 
 
