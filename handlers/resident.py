@@ -655,9 +655,11 @@ def _question_button(
         and not round_is_open(round_, now)
     ):
         # The round closed mid-survey: the answers given are kept, the buttons go.
+        if response.status == "started":
+            # The first the resident hears of it (the round tick may have told them already).
+            plan.send(svc.text(lang, "survey.round_closed"))
         response.status = "closed"
         plan.notice = svc.text(lang, "survey.round_closed")
-        plan.alert = True
         if message_id is not None:
             engine = engine_for(svc, session, response.survey_version_id)
             shown = engine.current(response.state)
