@@ -20,6 +20,7 @@ from telegram.request import BaseRequest
 
 from bot.clock import Clock, SystemClock
 from bot.digests import register_digest_jobs
+from bot.rounds import register_round_jobs
 from bot.settings import Settings
 from handlers import alliance, resident, results
 from handlers.admin import rounds_command
@@ -142,7 +143,10 @@ async def _post_init(application: Application) -> None:
     await register_commands(application, services)
     if application.job_queue is not None:
         application.job_queue.run_repeating(_housekeeping, interval=timedelta(hours=1), first=5)
-    register_digest_jobs(application)  # alliance digests: one tick a minute (bot/digests.py)
+    # Rounds open/close/remind and digests fall due by themselves: ticks through the JobQueue
+    # (the runtime makes them leader-only when several instances run).
+    register_round_jobs(application)
+    register_digest_jobs(application)
 
 
 async def register_commands(application: Application, services: Services) -> None:

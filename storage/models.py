@@ -6,13 +6,14 @@ The chat id needed to write back lives apart in `resident_chats`, and is deleted
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -150,6 +151,8 @@ class Response(Base):
     __table_args__ = (
         UniqueConstraint("round_id", "resident_id"),
         Index("ix_responses_round_area", "round_id", "area_code"),
+        Index("ix_responses_round_started", "round_id", "started_at"),
+        Index("ix_responses_round_completed", "round_id", "completed_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -182,7 +185,11 @@ class Answer(Base):
     """One answer to one question, committed on its own."""
 
     __tablename__ = "answers"
-    __table_args__ = (UniqueConstraint("response_id", "question_id"),)
+    __table_args__ = (
+        UniqueConstraint("response_id", "question_id"),
+        # The tallies' exact remainder reads the answers of one day by time.
+        Index("ix_answers_answered_at", "answered_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
@@ -228,7 +235,7 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     file_name: Mapped[str | None] = mapped_column(String(200))
     file_data: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # pending | sending | sent | failed
+    # pending | sending | sent | failed | unknown (interrupted mid-send: see docs/outbox.md)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
@@ -294,3 +301,43 @@ class DigestSent(Base):
     # The digest's published n per cell (digest.published_n), passed back to the next digest.
     published_n: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+class AnswerTally(Base):
+    """Answers per value, kept in step with every write (storage/tallies.py): digests read these.
+
+    `day` is the UTC date of answered_at; the row with day TALLY_TOTAL_DAY (0001-01-01) holds the
+    round's total. Multi answers count once under value_key "" plus once per ticked option.
+    """
+
+    __tablename__ = "answer_tallies"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    round_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # "" for responses without a neighbourhood (a primary key column cannot be null).
+    neighbourhood_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    question_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ResponseTally(Base):
+    """Responses started and completed per day (UTC), plus a total row: see AnswerTally."""
+
+    __tablename__ = "response_tallies"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    round_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    neighbourhood_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # started | completed
+    event: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# Tallies follow every ORM write of answers and responses (a before_flush hook); registered here
+# so that whoever uses the models gets them.
+from storage import tallies as _tallies  # noqa: E402, F401
