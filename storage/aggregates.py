@@ -11,16 +11,18 @@ json_array_elements_text on PostgreSQL), reaching only their rows through the
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, null, select, true
+from sqlalchemy import String, and_, case, cast, func, null, or_, select, true
 from sqlalchemy.orm import Session
 
 from digests.model import UNKNOWN, AreaCounts, Comment, QuestionCounts, Sample
-from storage.models import Answer, Response, Round
+from storage import tallies
+from storage.models import Answer, AnswerTally, Response, ResponseTally, Round
 
 UNKNOWN_LANGUAGE = "unknown"
 
@@ -54,12 +56,32 @@ def _decode(text: str | None) -> Any:
         return text  # a plain string stored by something other than the JSON type
 
 
-def _upto(column: Any, moment: datetime | None, extra: Any = None) -> Any:
-    """SUM of rows with `column` <= moment (all rows when moment is None)."""
-    condition = column <= moment if moment is not None else true()
-    if extra is not None:
-        condition = and_(condition, extra)
-    return func.sum(case((condition, 1), else_=0))
+class _Counts:
+    """Counts of one moment in a flat form: (area, nbh, event) and (area, nbh, question, key)."""
+
+    def __init__(self) -> None:
+        self.respondents: Counter[tuple[str, str | None, str]] = Counter()
+        self.answers: Counter[tuple[str, str | None, str, str]] = Counter()
+
+    def add(self, other: _Counts, sign: int = 1) -> None:
+        for rkey, n in other.respondents.items():
+            self.respondents[rkey] += sign * n
+        for akey, n in other.answers.items():
+            self.answers[akey] += sign * n
+
+
+def _nbh(code: str | None) -> str | None:
+    return code or None  # tallies keep "" for "no neighbourhood"
+
+
+def _window(column: Any, lo: datetime | None, hi: datetime | None, extra: Any = None) -> Any:
+    """SUM of rows with lo <= column <= hi (open ends when None)."""
+    parts = [extra] if extra is not None else []
+    if lo is not None:
+        parts.append(column >= lo)
+    if hi is not None:
+        parts.append(column <= hi)
+    return func.sum(case((and_(true(), *parts), 1), else_=0))
 
 
 def _elements(session: Session) -> Any:
@@ -67,6 +89,160 @@ def _elements(session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return func.json_array_elements_text(Answer.value).table_valued("value").alias("element")
     return func.json_each(Answer.value).table_valued("value").alias("element")
+
+
+def _raw(
+    session: Session,
+    round_id: int,
+    windows: Sequence[tuple[datetime | None, datetime | None]],
+    *,
+    area_codes: Collection[str] | None,
+    multi: Collection[str],
+    skip: Collection[str],
+) -> list[_Counts]:
+    """Counts from the raw answers and responses, one per (from, until) window: GROUP BY passes."""
+    out = [_Counts() for _ in windows]
+    if not windows:
+        return out
+    multi_ids = list(multi)
+    los = [lo for lo, _ in windows]
+    his = [hi for _, hi in windows]
+    lowest = None if None in los else min(lo for lo in los if lo is not None)
+    highest = None if None in his else max(hi for hi in his if hi is not None)
+    conditions: list[Any] = [Response.round_id == round_id]
+    if area_codes is not None:
+        conditions.append(Response.area_code.in_(list(area_codes)))
+    started_conditions = list(conditions)
+    if highest is not None:
+        started_conditions.append(Response.started_at <= highest)
+    if lowest is not None:
+        # Only responses started or completed in the windows (by the round's time indexes).
+        started_conditions.append(
+            or_(Response.started_at >= lowest, Response.completed_at >= lowest)
+        )
+    respondent_rows = session.execute(
+        select(
+            Response.area_code,
+            Response.neighbourhood_code,
+            *[_window(Response.started_at, lo, hi) for lo, hi in windows],
+            *[
+                _window(Response.completed_at, lo, hi, Response.completed_at.is_not(None))
+                for lo, hi in windows
+            ],
+        )
+        .where(*started_conditions)
+        .group_by(Response.area_code, Response.neighbourhood_code)
+    ).all()
+    k = len(windows)
+    for row in respondent_rows:
+        area, nbh = row[0], _nbh(row[1])
+        for i in range(k):
+            out[i].respondents[(area, nbh, tallies.STARTED)] += int(row[2 + i] or 0)
+            out[i].respondents[(area, nbh, tallies.COMPLETED)] += int(row[2 + k + i] or 0)
+
+    answer_conditions = list(conditions)
+    if lowest is not None:
+        answer_conditions.append(Answer.answered_at >= lowest)
+    if highest is not None:
+        answer_conditions.append(Answer.answered_at <= highest)
+    if skip:
+        answer_conditions.append(Answer.question_id.not_in(list(skip)))
+    # Multi answers group under NULL here (giving "answered"); their options come below.
+    value_key: Any = cast(Answer.value, String)
+    if multi_ids:
+        value_key = case((Answer.question_id.in_(multi_ids), null()), else_=value_key)
+    groups = (Response.area_code, Response.neighbourhood_code, Answer.question_id, value_key)
+    sums = [_window(Answer.answered_at, lo, hi) for lo, hi in windows]
+    answer_rows = session.execute(
+        select(*groups, *sums)
+        .join(Response, Response.id == Answer.response_id)
+        .where(*answer_conditions)
+        .group_by(*groups)
+    ).all()
+    for row in answer_rows:
+        area, nbh, qid, raw = row[0], _nbh(row[1]), row[2], row[3]
+        value = None if raw is None else _decode(raw)
+        key = tallies.ANSWERED if value is None else str(value)
+        for i in range(k):
+            out[i].answers[(area, nbh, qid, key)] += int(row[4 + i] or 0)
+    if multi_ids:
+        element = _elements(session)
+        option_groups = (
+            Response.area_code,
+            Response.neighbourhood_code,
+            Answer.question_id,
+            element.c.value,
+        )
+        option_rows = session.execute(
+            select(*option_groups, *sums)
+            .select_from(Answer)
+            .join(Response, Response.id == Answer.response_id)
+            .join(element, true())
+            .where(*answer_conditions, Answer.question_id.in_(multi_ids))
+            .group_by(*option_groups)
+        ).all()
+        for row in option_rows:
+            area, nbh, qid, option = row[0], _nbh(row[1]), row[2], row[3]
+            for i in range(k):
+                out[i].answers[(area, nbh, qid, str(option))] += int(row[4 + i] or 0)
+    return out
+
+
+def _tallied(
+    session: Session,
+    round_id: int,
+    days: Sequence[date | None],
+    *,
+    area_codes: Collection[str] | None,
+    skip: Collection[str],
+) -> list[_Counts]:
+    """Per entry: the tallies of days >= that day (None: the totals). Reads few rows."""
+    out = [_Counts() for _ in days]
+    wanted = [d for d in days if d is not None]
+    for model in (ResponseTally, AnswerTally):
+        groups: list[Any] = [model.area_code, model.neighbourhood_code]
+        if model is AnswerTally:
+            groups += [AnswerTally.question_id, AnswerTally.value_key]
+        else:
+            groups.append(ResponseTally.event)
+        conditions: list[Any] = [model.round_id == round_id]
+        if area_codes is not None:
+            conditions.append(model.area_code.in_(list(area_codes)))
+        if model is AnswerTally and skip:
+            conditions.append(AnswerTally.question_id.not_in(list(skip)))
+        if None in days:
+            total = session.execute(
+                select(*groups, model.count).where(*conditions, model.day == tallies.TOTAL_DAY)
+            ).all()
+            for i, day in enumerate(days):
+                if day is None:
+                    _put(out[i], model is AnswerTally, total, 0)
+        if wanted:
+            later = session.execute(
+                select(
+                    *groups,
+                    *[func.sum(case((model.day >= d, model.count), else_=0)) for d in wanted],
+                )
+                .where(*conditions, model.day >= min(wanted))
+                .group_by(*groups)
+            ).all()
+            j = 0
+            for i, day in enumerate(days):
+                if day is not None:
+                    _put(out[i], model is AnswerTally, later, j)
+                    j += 1
+    return out
+
+
+def _put(target: _Counts, answers: bool, rows: Iterable[Any], column: int) -> None:
+    for row in rows:
+        n = int(row[(4 if answers else 3) + column] or 0)
+        if not n:
+            continue
+        if answers:
+            target.answers[(row[0], _nbh(row[1]), row[2], row[3])] += n
+        else:
+            target.respondents[(row[0], _nbh(row[1]), row[2])] += n
 
 
 def round_counts(
@@ -97,115 +273,118 @@ def round_counts_at(
     multi: Collection[str] = (),
     skip: Collection[str] = (),
 ) -> dict[datetime | None, RoundCounts]:
-    """round_counts at several moments from one pass: one conditional SUM per moment."""
-    moments = list(dict.fromkeys(moments))
-    multi_ids = list(multi)
-    conditions: list[Any] = [Response.round_id == round_id]
-    if area_codes is not None:
-        conditions.append(Response.area_code.in_(list(area_codes)))
-    if None not in moments:
-        latest = max(m for m in moments if m is not None)
-        conditions.append(Response.started_at <= latest)
-    respondent_rows = session.execute(
-        select(
-            Response.area_code,
-            Response.neighbourhood_code,
-            *[_upto(Response.started_at, m) for m in moments],
-            *[_upto(Response.completed_at, m, Response.completed_at.is_not(None)) for m in moments],
-        )
-        .where(*conditions)
-        .group_by(Response.area_code, Response.neighbourhood_code)
-    ).all()
+    """round_counts at several moments, from the tallies (exact at any moment).
 
-    answer_conditions = list(conditions)
-    if None not in moments:
-        answer_conditions.append(Answer.answered_at <= latest)
-    if skip:
-        answer_conditions.append(Answer.question_id.not_in(list(skip)))
-    # Multi answers group under NULL here (giving "answered"); their options come below.
-    value_key: Any = cast(Answer.value, String)
-    if multi_ids:
-        value_key = case((Answer.question_id.in_(multi_ids), null()), else_=value_key)
-    groups = (Response.area_code, Response.neighbourhood_code, Answer.question_id, value_key)
-    answer_rows = session.execute(
-        select(*groups, *[_upto(Answer.answered_at, m) for m in moments])
-        .join(Response, Response.id == Answer.response_id)
-        .where(*answer_conditions)
-        .group_by(*groups)
-    ).all()
-    option_rows: list[Any] = []
-    if multi_ids:
-        element = _elements(session)
-        option_groups = (
-            Response.area_code,
-            Response.neighbourhood_code,
-            Answer.question_id,
-            element.c.value,
-        )
-        option_rows = list(
-            session.execute(
-                select(*option_groups, *[_upto(Answer.answered_at, m) for m in moments])
-                .select_from(Answer)
-                .join(Response, Response.id == Answer.response_id)
-                .join(element, true())
-                .where(*answer_conditions, Answer.question_id.in_(multi_ids))
-                .group_by(*option_groups)
-            ).all()
-        )
+    As of moment m on UTC day D: the total, minus the tallies of days >= D, plus the raw
+    answers and responses from the start of D up to m (at most one day's worth, by index).
+    """
+    moments = list(dict.fromkeys(moments))
+    days = [None if m is None else tallies.day_of(m) for m in moments]
+    tallied = _tallied(
+        session,
+        round_id,
+        [None, *dict.fromkeys(d for d in days if d is not None)],
+        area_codes=area_codes,
+        skip=skip,
+    )
+    total, later = (
+        tallied[0],
+        dict(zip(dict.fromkeys(d for d in days if d is not None), tallied[1:], strict=True)),
+    )
+    finite = [(m, d) for m, d in zip(moments, days, strict=True) if m is not None and d is not None]
+    rest = _raw(
+        session,
+        round_id,
+        [(tallies.day_start(d), m) for m, d in finite],
+        area_codes=area_codes,
+        multi=multi,
+        skip=skip,
+    )
+    partial = {m: counts for (m, _), counts in zip(finite, rest, strict=True)}
     out = {}
-    k = len(moments)
-    for i, moment in enumerate(moments):
-        out[moment] = _assemble(
-            round_id,
-            moment,
-            [(a, n, row[2 + i], row[2 + k + i]) for row in respondent_rows for a, n in [row[:2]]],
-            [(*row[:4], row[4 + i]) for row in answer_rows],
-            [(*row[:4], row[4 + i]) for row in option_rows],
-        )
+    multi_set = set(multi)
+    for moment, day in zip(moments, days, strict=True):
+        counts = _Counts()
+        counts.add(total)
+        if moment is not None and day is not None:
+            counts.add(later[day], -1)
+            counts.add(partial[moment])
+        out[moment] = _assemble(round_id, moment, counts, multi_set)
     return out
 
 
-def _assemble(
+def recount_at(
+    session: Session,
     round_id: int,
-    until: datetime | None,
-    respondent_rows: Iterable[Any],
-    answer_rows: Iterable[Any],
-    option_rows: Iterable[Any],
+    moments: Sequence[datetime | None],
+    *,
+    area_codes: Collection[str] | None = None,
+    multi: Collection[str] = (),
+    skip: Collection[str] = (),
+) -> dict[datetime | None, RoundCounts]:
+    """round_counts_at from the raw answers (slow: a consistency check for the tallies)."""
+    moments = list(dict.fromkeys(moments))
+    found = _raw(
+        session,
+        round_id,
+        [(None, m) for m in moments],
+        area_codes=area_codes,
+        multi=multi,
+        skip=skip,
+    )
+    multi_set = set(multi)
+    return {
+        m: _assemble(round_id, m, counts, multi_set)
+        for m, counts in zip(moments, found, strict=True)
+    }
+
+
+def _assemble(
+    round_id: int, until: datetime | None, counts: _Counts, multi: Collection[str]
 ) -> RoundCounts:
-    respondents: dict[str, list[tuple[str | None, int, int]]] = {}
-    for area, nbh, started, done in respondent_rows:
-        if started:
-            respondents.setdefault(area, []).append((nbh, int(started), int(done or 0)))
+    respondents: dict[str, dict[str | None, list[int]]] = {}
+    for (area, nbh, event), n in counts.respondents.items():
+        if n:
+            pair = respondents.setdefault(area, {}).setdefault(nbh, [0, 0])
+            pair[0 if event == tallies.STARTED else 1] += n
     values: dict[str, list[tuple[str | None, str, str, int]]] = {}
     answered: dict[str, dict[tuple[str | None, str], int]] = {}
-    for area, nbh, qid, raw, count in answer_rows:
-        if not count:
+    for (area, nbh, qid, key), n in sorted(counts.answers.items(), key=_order):
+        if not n:
             continue
-        n = int(count)
         per_q = answered.setdefault(area, {})
-        per_q[(nbh, qid)] = per_q.get((nbh, qid), 0) + n
-        if raw is None:
-            continue  # a multi question: options come from the exploded rows
-        value = _decode(raw)
-        if value is None:
-            continue
-        values.setdefault(area, []).append((nbh, qid, str(value), n))
-    for area, nbh, qid, option, count in option_rows:
-        if count:
-            values.setdefault(area, []).append((nbh, qid, str(option), int(count)))
+        if qid in multi:
+            if key == tallies.ANSWERED:
+                per_q[(nbh, qid)] = per_q.get((nbh, qid), 0) + n
+                continue
+        else:
+            per_q[(nbh, qid)] = per_q.get((nbh, qid), 0) + n
+            if key == tallies.ANSWERED:
+                continue  # a null answer: answered, without a value
+        values.setdefault(area, []).append((nbh, qid, key, n))
     out = RoundCounts(round_id, until)
-    for area in dict.fromkeys([*respondents, *values, *answered]):
-        counts = AreaCounts.from_rows(
-            respondents.get(area, []),
+    for area in sorted(dict.fromkeys([*respondents, *values, *answered])):
+        rows = [
+            (nbh, started, done)
+            for nbh, (started, done) in respondents.get(area, {}).items()
+            if started
+        ]
+        area_counts = AreaCounts.from_rows(
+            sorted(rows, key=lambda r: r[0] or ""),
             values.get(area, []),
             [(nbh, qid, n) for (nbh, qid), n in answered.get(area, {}).items()],
         )
         # A multi answer with nothing ticked counts as answered without any option.
         for (nbh, qid), n in answered.get(area, {}).items():
-            sample = counts.neighbourhoods.setdefault(nbh or UNKNOWN, Sample())
+            sample = area_counts.neighbourhoods.setdefault(nbh or UNKNOWN, Sample())
             sample.questions.setdefault(qid, QuestionCounts({}, n))
-        out.areas[area] = counts
+        out.areas[area] = area_counts
     return out
+
+
+def _order(item: tuple[tuple[str, str | None, str, str], int]) -> tuple[str, str, str, str]:
+    area, nbh, qid, key = item[0]
+    return area, nbh or "", qid, key
 
 
 def comments(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Answer, Response, Round
@@ -106,11 +106,13 @@ def save_answer(
 def delete_answers(session: Session, response: Response, question_ids: list[str]) -> None:
     """Drop answers that no longer apply (skip logic changed after going back)."""
     if question_ids:
-        session.execute(
-            delete(Answer).where(
+        # Through the ORM, so that the tallies hook sees what is taken away.
+        for answer in session.scalars(
+            select(Answer).where(
                 Answer.response_id == response.id, Answer.question_id.in_(question_ids)
             )
-        )
+        ):
+            session.delete(answer)
 
 
 def answers_of(session: Session, response_id: int) -> dict[str, Any]:
