@@ -37,7 +37,7 @@ from surveys.loader import load_survey
 log = logging.getLogger(__name__)
 
 DEFAULT_SURVEY = Path(__file__).resolve().parent.parent / "surveys" / "buurtpeiling.yaml"
-RESIDENT_COMMANDS = ("start", "help", "privacy", "language", "area", "stop", "forget")
+RESIDENT_COMMANDS = ("start", "help", "results", "privacy", "language", "area", "stop", "forget")
 
 
 def build_services(
