@@ -25,7 +25,8 @@ VERSIONS = MIGRATIONS / "versions"
 _UTC_DATETIME = re.compile(r"storage\.models\.UTCDateTime\([^)]*\)")
 
 
-def _config(version_path: Path | None = None) -> Config:
+def versions_config(version_path: Path | None = None) -> Config:
+    """Alembic config for our revisions (plus those in `version_path`), with no database yet."""
     config = alembic_config("sqlite://")
     if version_path is not None:
         # Both directories, so a revision written elsewhere still chains onto ours.
@@ -36,7 +37,7 @@ def _config(version_path: Path | None = None) -> Config:
 
 def script_directory(version_path: Path | None = None) -> ScriptDirectory:
     """Alembic's view of storage/migrations (plus `version_path` when given)."""
-    return ScriptDirectory.from_config(_config(version_path))
+    return ScriptDirectory.from_config(versions_config(version_path))
 
 
 def revisions(version_path: Path | None = None) -> list[str]:
@@ -84,7 +85,7 @@ def new_migration(message: str, version_path: Path | None = None) -> Path:
         raise ValueError("a migration needs a message")
     rev_id = next_revision_id(version_path)
     with tempfile.TemporaryDirectory() as scratch:
-        config = _config(version_path)
+        config = versions_config(version_path)
         config.set_main_option("sqlalchemy.url", f"sqlite:///{scratch}/head.db")
         command.upgrade(config, "head")
         script = command.revision(

@@ -44,7 +44,6 @@ from storage.db import make_engine
 from storage.migrate import downgrade, upgrade
 from storage.migration_check import (
     VERSIONS,
-    _config,
     is_empty_migration,
     main,
     new_migration,
@@ -52,6 +51,7 @@ from storage.migration_check import (
     revisions,
     schema_differences,
     script_directory,
+    versions_config,
 )
 from storage.models import Base, UTCDateTime
 
@@ -675,7 +675,7 @@ def test_new_migration_writes_the_next_sequential_revision(tmp_path: Path) -> No
     assert list(VERSIONS.glob(path.name)) == []  # nothing written into the real versions
 
     # The generated revision runs: up creates the table, down removes it.
-    config = _config(versions)
+    config = versions_config(versions)
     config.set_main_option("sqlalchemy.url", f"sqlite:///{tmp_path / 'probe.db'}")
     command.upgrade(config, "head")
     engine = make_engine(f"sqlite:///{tmp_path / 'probe.db'}")
