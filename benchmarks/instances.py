@@ -378,7 +378,10 @@ class SurveyResident:
         if not options:  # free text: type it
             text = f"Meer bankjes in het park {self.rng.randint(1, 999)}"
             self.tapped[question_id] = text
-            await self._act(lambda: self.emulator.user_sends(self.user, text), newer)
+            # Only the bot's next message counts here: the instance that asked the question may
+            # not yet have stored the question's message id when another instance takes the
+            # typed answer, and then the question keeps its back/skip buttons (harmless: stale).
+            await self._act(lambda: self.emulator.user_sends(self.user, text), newer_message)
             return True
         choice = self.rng.choice(options)
         option = choice.rsplit("|", 1)[1]
