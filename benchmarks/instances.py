@@ -356,8 +356,17 @@ class SurveyResident:
         await self._act(lambda: self.emulator.user_taps(self.user, message, data=data), done)
 
     def current_question(self) -> StoredMessage | None:
-        """The bot message with the current question's buttons, if any."""
-        return self._find(QUESTION)
+        """The bot's newest message when it is a question with buttons (None after the thanks)."""
+        messages = self.bot_messages()
+        if not messages:
+            return None
+        newest = messages[-1]
+        has_question = any(
+            (button.callback_data or "").startswith(QUESTION)
+            for row in newest.buttons
+            for button in row
+        )
+        return newest if has_question else None
 
     async def answer_one(self) -> bool:
         """Answer the current question at random; False when the survey is over."""
