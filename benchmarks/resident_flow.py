@@ -52,8 +52,14 @@ def option_data(user: UserHandle, option: str) -> str:
 
 async def resident_session(user: UserHandle) -> int:
     """One resident from /start to the thank-you; returns the number of updates sent."""
-    steps: list[tuple[str, str]] = [("send", "/start"), ("tap_first", ""), ("data", "v1|lc"),
-                                    ("send", "3563"), ("label", "7"), ("label", "6")]
+    steps: list[tuple[str, str]] = [
+        ("send", "/start"),
+        ("tap_first", ""),
+        ("data", "v1|lc"),
+        ("send", "3563"),
+        ("label", "7"),
+        ("label", "6"),
+    ]
     steps += [("option", o) for o in ("vooruit", "ja", "soms", "zelden_nooit")]
     steps += [("option", "eens")] * 4
     steps += [("option", o) for o in ("rommel", "hondenpoep", "~d", "tevreden", "neutraal")]
@@ -77,11 +83,13 @@ async def full_stack(residents: int, database_url: str) -> tuple[int, float]:
     upgrade(database_url)
     db = Database(database_url)
     emulator = BotAPIEmulator()
-    settings = Settings(database_url=database_url, token=emulator.token,
-                        pseudonym_key="benchmark-key")
+    settings = Settings(
+        database_url=database_url, token=emulator.token, pseudonym_key="benchmark-key"
+    )
     services = build_services(settings, db, SystemClock())
-    app = build_application(services, request=emulator_request(emulator),
-                            get_updates_request=emulator_request(emulator))
+    app = build_application(
+        services, request=emulator_request(emulator), get_updates_request=emulator_request(emulator)
+    )
     updates = 0
     async with BotHarness(emulator, app) as harness:
         users = [harness.user(f"Bewoner {i}") for i in range(residents)]
@@ -114,8 +122,11 @@ async def _echo_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None
     await query.answer()
-    count = int((query.message.text or "0").split()[-1]) + 1 if query.message and (
-        query.message.text or "").split()[-1].isdigit() else 1  # type: ignore[union-attr]
+    count = (
+        int((query.message.text or "0").split()[-1]) + 1
+        if query.message and (query.message.text or "").split()[-1].isdigit()
+        else 1
+    )  # type: ignore[union-attr]
     await query.edit_message_text(
         f"tapped {count}",
         reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("tap", callback_data="t")]]),
@@ -159,8 +170,12 @@ async def main() -> None:
     echo_rate = echo_updates / echo_seconds
     backend = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     print(f"residents: {args.residents}, updates per resident: {per_resident}, database: {backend}")
-    print(f"full stack : {full_updates:6d} updates in {full_seconds:6.2f} s = {full_rate:7.1f} updates/s")
-    print(f"echo bot   : {echo_updates:6d} updates in {echo_seconds:6.2f} s = {echo_rate:7.1f} updates/s")
+    print(
+        f"full stack : {full_updates:6d} updates in {full_seconds:6.2f} s = {full_rate:7.1f} updates/s"
+    )
+    print(
+        f"echo bot   : {echo_updates:6d} updates in {echo_seconds:6.2f} s = {echo_rate:7.1f} updates/s"
+    )
     print(f"ratio full/echo: {full_rate / echo_rate:.2f} (goal: 0.50 or better)")
 
 
