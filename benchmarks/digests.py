@@ -20,14 +20,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, func, select, text
 
 from bot.digests import DEFAULT_SCHEDULE, run_digest_tick
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Alliance, DigestSent, OutboxMessage, Round
+from storage.models import Alliance, AnswerTally, DigestSent, OutboxMessage, ResponseTally, Round
 from storage.rounds import ensure_standing_round
 from storage.survey_versions import store_survey_version
+from storage.tallies import rebuild_tallies
 from surveys.areas import load_areas
 from surveys.loader import load_survey
 
@@ -233,9 +234,11 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each timing (best kept).")
+    parser.add_argument("--sqlite-file", default=None, help="Keep the SQLite database here.")
+    parser.add_argument("--profile", action="store_true", help="cProfile one text-only tick.")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
-    url = args.database_url or f"sqlite:///{tmp.name}/bench.db"
+    url = args.database_url or f"sqlite:///{args.sqlite_file or tmp.name + '/bench.db'}"
     upgrade(url)
     db = Database(url)
     survey = load_survey(SURVEY)
@@ -304,6 +307,24 @@ def main() -> None:
         f"({n_ans / t_insert:,.0f} answers/s); peak RSS {peak_mb():.0f} MB"
     )
 
+    def tally() -> tuple[int, int]:
+        # Bulk SQL bypasses the ORM hook: build the tallies from the stored rows.
+        with db.session() as session:
+            rebuild_tallies(session)
+        with db.session() as session:
+            answers = session.scalar(select(func.count()).select_from(AnswerTally)) or 0
+            responses = session.scalar(select(func.count()).select_from(ResponseTally)) or 0
+        with db.engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+        return answers, responses
+
+    t_tally, (n_tally, n_rtally) = timed(tally)
+    print(
+        f"rebuild_tallies: {n_tally:,} answer tally rows, {n_rtally:,} response tally rows "
+        f"in {t_tally:.1f} s"
+    )
+
     length = "length(CAST(value AS TEXT))" if db.is_postgres else "length(value)"
 
     def scan(sql: str) -> float:
@@ -332,6 +353,16 @@ def main() -> None:
             queued = len(report.queued)
         return best, queued
 
+    if args.profile:
+        import cProfile
+        import pstats
+
+        with db.session() as session:
+            session.execute(delete(OutboxMessage))
+            session.execute(delete(DigestSent).where(DigestSent.period_end > previous_run))
+        profiler = cProfile.Profile()
+        profiler.runcall(run_digest_tick, db, areas, tz_now, chart=False)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     t_text, n_text = digests(chart=False)
     rss_text = peak_mb()
     t_chart, n_chart = digests(chart=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -63,11 +63,16 @@ class _Counts:
         self.respondents: Counter[tuple[str, str | None, str]] = Counter()
         self.answers: Counter[tuple[str, str | None, str, str]] = Counter()
 
-    def add(self, other: _Counts, sign: int = 1) -> None:
+    def plus(self, other: _Counts) -> _Counts:
+        """A new _Counts: self + other."""
+        out = _Counts()
+        out.respondents = self.respondents.copy()
+        out.answers = self.answers.copy()
         for rkey, n in other.respondents.items():
-            self.respondents[rkey] += sign * n
+            out.respondents[rkey] += n
         for akey, n in other.answers.items():
-            self.answers[akey] += sign * n
+            out.answers[akey] += n
+        return out
 
 
 def _nbh(code: str | None) -> str | None:
@@ -104,42 +109,44 @@ def _raw(
     out = [_Counts() for _ in windows]
     if not windows:
         return out
+    connection = session.connection()
     multi_ids = list(multi)
     los = [lo for lo, _ in windows]
     his = [hi for _, hi in windows]
     lowest = None if None in los else min(lo for lo in los if lo is not None)
     highest = None if None in his else max(hi for hi in his if hi is not None)
-    conditions: list[Any] = [Response.round_id == round_id]
+    k = len(windows)
+    for event, column in (
+        (tallies.STARTED, Response.started_at),
+        (tallies.COMPLETED, Response.completed_at),
+    ):
+        # One query per event, each on its (round_id, time) index when the windows start late.
+        conditions: list[Any] = [Response.round_id == round_id, column.is_not(None)]
+        if area_codes is not None:
+            conditions.append(Response.area_code.in_(list(area_codes)))
+        if lowest is not None:
+            conditions.append(column >= lowest)
+        if highest is not None:
+            conditions.append(column <= highest)
+        rows = connection.execute(
+            select(
+                Response.area_code,
+                Response.neighbourhood_code,
+                *[_window(column, lo, hi) for lo, hi in windows],
+            )
+            .where(*conditions)
+            .group_by(Response.area_code, Response.neighbourhood_code)
+        ).all()
+        for row in rows:
+            area, nbh = row[0], _nbh(row[1])
+            for i in range(k):
+                out[i].respondents[(area, nbh, event)] += int(row[2 + i] or 0)
+
+    # From the answers' time index when the windows start late (not the round's responses).
+    in_round = (Response.round_id + 0 if lowest is not None else Response.round_id) == round_id
+    conditions = [in_round]
     if area_codes is not None:
         conditions.append(Response.area_code.in_(list(area_codes)))
-    started_conditions = list(conditions)
-    if highest is not None:
-        started_conditions.append(Response.started_at <= highest)
-    if lowest is not None:
-        # Only responses started or completed in the windows (by the round's time indexes).
-        started_conditions.append(
-            or_(Response.started_at >= lowest, Response.completed_at >= lowest)
-        )
-    respondent_rows = session.execute(
-        select(
-            Response.area_code,
-            Response.neighbourhood_code,
-            *[_window(Response.started_at, lo, hi) for lo, hi in windows],
-            *[
-                _window(Response.completed_at, lo, hi, Response.completed_at.is_not(None))
-                for lo, hi in windows
-            ],
-        )
-        .where(*started_conditions)
-        .group_by(Response.area_code, Response.neighbourhood_code)
-    ).all()
-    k = len(windows)
-    for row in respondent_rows:
-        area, nbh = row[0], _nbh(row[1])
-        for i in range(k):
-            out[i].respondents[(area, nbh, tallies.STARTED)] += int(row[2 + i] or 0)
-            out[i].respondents[(area, nbh, tallies.COMPLETED)] += int(row[2 + k + i] or 0)
-
     answer_conditions = list(conditions)
     if lowest is not None:
         answer_conditions.append(Answer.answered_at >= lowest)
@@ -153,7 +160,7 @@ def _raw(
         value_key = case((Answer.question_id.in_(multi_ids), null()), else_=value_key)
     groups = (Response.area_code, Response.neighbourhood_code, Answer.question_id, value_key)
     sums = [_window(Answer.answered_at, lo, hi) for lo, hi in windows]
-    answer_rows = session.execute(
+    answer_rows = connection.execute(
         select(*groups, *sums)
         .join(Response, Response.id == Answer.response_id)
         .where(*answer_conditions)
@@ -173,7 +180,7 @@ def _raw(
             Answer.question_id,
             element.c.value,
         )
-        option_rows = session.execute(
+        option_rows = connection.execute(
             select(*option_groups, *sums)
             .select_from(Answer)
             .join(Response, Response.id == Answer.response_id)
@@ -196,53 +203,47 @@ def _tallied(
     area_codes: Collection[str] | None,
     skip: Collection[str],
 ) -> list[_Counts]:
-    """Per entry: the tallies of days >= that day (None: the totals). Reads few rows."""
+    """Per entry: the counts as of the start of that UTC day (None: all), from the tallies.
+
+    The total rows minus the day rows from that day on: one small GROUP BY per table.
+    """
     out = [_Counts() for _ in days]
     wanted = [d for d in days if d is not None]
+    connection = session.connection()
     for model in (ResponseTally, AnswerTally):
+        answers = model is AnswerTally
         groups: list[Any] = [model.area_code, model.neighbourhood_code]
-        if model is AnswerTally:
-            groups += [AnswerTally.question_id, AnswerTally.value_key]
-        else:
-            groups.append(ResponseTally.event)
+        groups += (
+            [AnswerTally.question_id, AnswerTally.value_key] if answers else [ResponseTally.event]
+        )
         conditions: list[Any] = [model.round_id == round_id]
         if area_codes is not None:
             conditions.append(model.area_code.in_(list(area_codes)))
-        if model is AnswerTally and skip:
+        if answers and skip:
             conditions.append(AnswerTally.question_id.not_in(list(skip)))
-        if None in days:
-            total = session.execute(
-                select(*groups, model.count).where(*conditions, model.day == tallies.TOTAL_DAY)
-            ).all()
-            for i, day in enumerate(days):
-                if day is None:
-                    _put(out[i], model is AnswerTally, total, 0)
+        is_total = model.day == tallies.TOTAL_DAY
         if wanted:
-            later = session.execute(
-                select(
-                    *groups,
-                    *[func.sum(case((model.day >= d, model.count), else_=0)) for d in wanted],
-                )
-                .where(*conditions, model.day >= min(wanted))
-                .group_by(*groups)
-            ).all()
-            j = 0
-            for i, day in enumerate(days):
-                if day is not None:
-                    _put(out[i], model is AnswerTally, later, j)
-                    j += 1
-    return out
-
-
-def _put(target: _Counts, answers: bool, rows: Iterable[Any], column: int) -> None:
-    for row in rows:
-        n = int(row[(4 if answers else 3) + column] or 0)
-        if not n:
-            continue
-        if answers:
-            target.answers[(row[0], _nbh(row[1]), row[2], row[3])] += n
+            conditions.append(or_(is_total, model.day >= min(wanted)))
         else:
-            target.respondents[(row[0], _nbh(row[1]), row[2])] += n
+            conditions.append(is_total)
+        sums = [
+            func.sum(
+                case((is_total, model.count), else_=0)
+                if day is None
+                else case((is_total, model.count), (model.day >= day, -model.count), else_=0)
+            )
+            for day in days
+        ]
+        rows = connection.execute(select(*groups, *sums).where(*conditions).group_by(*groups))
+        width = len(groups)
+        for row in rows:
+            nbh = row[1] or None  # tallies keep "" for "no neighbourhood"
+            key: Any = (row[0], nbh, row[2], row[3]) if answers else (row[0], nbh, row[2])
+            for i, target in enumerate(out):
+                n = row[width + i]
+                if n:
+                    (target.answers if answers else target.respondents)[key] += int(n)
+    return out
 
 
 def round_counts(
@@ -280,35 +281,33 @@ def round_counts_at(
     """
     moments = list(dict.fromkeys(moments))
     days = [None if m is None else tallies.day_of(m) for m in moments]
-    tallied = _tallied(
-        session,
-        round_id,
-        [None, *dict.fromkeys(d for d in days if d is not None)],
-        area_codes=area_codes,
-        skip=skip,
-    )
-    total, later = (
-        tallied[0],
-        dict(zip(dict.fromkeys(d for d in days if d is not None), tallied[1:], strict=True)),
+    distinct = list(dict.fromkeys(days))
+    tallied = dict(
+        zip(
+            distinct,
+            _tallied(session, round_id, distinct, area_codes=area_codes, skip=skip),
+            strict=True,
+        )
     )
     finite = [(m, d) for m, d in zip(moments, days, strict=True) if m is not None and d is not None]
-    rest = _raw(
-        session,
-        round_id,
-        [(tallies.day_start(d), m) for m, d in finite],
-        area_codes=area_codes,
-        multi=multi,
-        skip=skip,
-    )
-    partial = {m: counts for (m, _), counts in zip(finite, rest, strict=True)}
+    # One pass per moment: together they would read every answer between the two.
+    partial = {
+        m: _raw(
+            session,
+            round_id,
+            [(tallies.day_start(d), m)],
+            area_codes=area_codes,
+            multi=multi,
+            skip=skip,
+        )[0]
+        for m, d in finite
+    }
     out = {}
     multi_set = set(multi)
     for moment, day in zip(moments, days, strict=True):
-        counts = _Counts()
-        counts.add(total)
-        if moment is not None and day is not None:
-            counts.add(later[day], -1)
-            counts.add(partial[moment])
+        counts = tallied[day]
+        if moment is not None:
+            counts = counts.plus(partial[moment])
         out[moment] = _assemble(round_id, moment, counts, multi_set)
     return out
 
