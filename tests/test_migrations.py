@@ -691,3 +691,26 @@ def test_new_migration_command_needs_a_message(capsys: pytest.CaptureFixture[str
     assert main([]) == 2
     assert main(["  "]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_sql_errors_do_not_show_bound_parameters(sqlite_url: str) -> None:
+    """An error's message (which may reach a log) leaves out the values, e.g. answer texts."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.db import Database
+
+    upgrade(sqlite_url)
+    database = Database(sqlite_url)
+    try:
+        with pytest.raises(IntegrityError) as caught, database.session() as session:
+            for _ in range(2):
+                session.execute(
+                    text("INSERT INTO processed_updates VALUES (:id, :at)"),
+                    {"id": 987654321, "at": "secret-answer-text"},
+                )
+        assert "secret-answer-text" not in str(caught.value)
+        assert "987654321" not in str(caught.value)
+    finally:
+        database.dispose()
