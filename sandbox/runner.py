@@ -260,9 +260,14 @@ class Sandbox:
             self._web_runner = None
         self._stop_outbox.set()
         if self._outbox_task is not None:
-            self._outbox_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._outbox_task
+            # Let sends in flight finish and be recorded (a cancelled one would become
+            # "unknown"); cancel only if the sender does not stop by itself in time.
+            try:
+                await asyncio.wait_for(asyncio.shield(self._outbox_task), timeout=10)
+            except (TimeoutError, Exception):
+                self._outbox_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._outbox_task
         if self.application is not None:
             app, self.application = self.application, None
             if app.updater is not None and app.updater.running:
