@@ -6,8 +6,10 @@ import importlib
 import sys
 
 import click
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.options import setting_option, settings_from
+from bot.options import driver_message, setting_option, settings_from
 
 __all__ = ["cli", "main", "setting_option", "settings_from"]
 
@@ -50,11 +52,29 @@ _register()
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: bad settings or an unusable database give one line, not a traceback."""
     try:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except ValidationError as exc:
+        for line in settings_problems(exc):
+            click.echo(f"Error: {line}", err=True)
+        sys.exit(2)
+    except SQLAlchemyError as exc:
+        click.echo(f"Error: database: {driver_message(exc)}", err=True)
+        sys.exit(1)
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """One line per bad setting, named by its environment variable."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error.get("loc") else "?"
+        value = error.get("input")
+        shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+        lines.append(f"BUURTSTEM_{field.upper()}: {error['msg']}{shown}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -96,6 +96,18 @@ class Settings(BaseSettings):
         default="sandbox-data", description="Folder for the sandbox's SQLite database and files."
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        """SQLite and PostgreSQL only: say so before a driver import fails obscurely."""
+        scheme = value.split(":", 1)[0].split("+", 1)[0].lower()
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB "
+                f"(not {scheme or 'an empty URL'})"
+            )
+        return value
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.options import setting_option, settings_from
-from storage.db import normalise_url
+from bot.options import driver_message, safe_url, setting_option, settings_from
 from storage.migrate import upgrade
 
 
@@ -24,13 +23,6 @@ def upgrade_command(database_url: str | None, revision: str) -> None:
         upgrade(settings.database_url, revision)
     except Exception as exc:  # a bad URL or unreachable server: one clear line, no traceback
         raise click.ClickException(
-            f"could not upgrade {_safe(settings.database_url)}: {exc}"
+            f"could not upgrade {safe_url(settings.database_url)}: {driver_message(exc)}"
         ) from exc
-    click.echo(f"Database {_safe(settings.database_url)} is at revision {revision}.")
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+    click.echo(f"Database {safe_url(settings.database_url)} is at revision {revision}.")

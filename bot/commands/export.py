@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from bot.options import setting_option, settings_from
+from bot.options import open_database, setting_option, settings_from
 from bot.rounds import RoundError, zone
-from storage.db import Database
 from storage.export import export_rows, write_csv, write_xlsx
 
 
@@ -64,13 +63,7 @@ def responses_command(
         from digests.scrub import scrub
 
         text_filter = scrub
-    from storage.migrate import upgrade
-
-    try:
-        upgrade(settings.database_url)
-        db = Database(settings.database_url)
-    except Exception as exc:  # a bad URL or unreachable server: one clear line
-        raise click.ClickException(f"could not open the database: {exc}") from exc
+    db = open_database(settings.database_url)
     try:
         with db.session() as session:
             rows = export_rows(session, round_id, tz, text_filter=text_filter)

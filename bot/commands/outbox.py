@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import click
 
 from bot.clock import SystemClock
-from bot.options import setting_option, settings_from
+from bot.options import open_database, setting_option, settings_from
 from bot.settings import Settings
 from storage import outbox as store
 from storage.db import Database
@@ -16,13 +16,7 @@ from storage.pseudonyms import short_pseudonym
 
 def _database(settings: Settings) -> Database:
     """The database, migrated to the newest schema (as `buurtstem run` does)."""
-    from storage.migrate import upgrade
-
-    try:
-        upgrade(settings.database_url)
-    except Exception as exc:  # a bad URL or unreachable server: one clear line, no traceback
-        raise click.ClickException(f"could not open the database: {exc}") from exc
-    return Database(settings.database_url)
+    return open_database(settings.database_url)
 
 
 def chat_ref(key: str, chat_id: int) -> str:

@@ -11,7 +11,7 @@ import click
 import yaml
 
 from bot.clock import SystemClock
-from bot.options import setting_option, settings_from
+from bot.options import open_database, setting_option, settings_from
 from bot.rounds import (
     RoundError,
     RoundSpec,
@@ -49,13 +49,7 @@ def _areas(settings: Settings) -> Areas:
 
 def _database(settings: Settings) -> Database:
     """The database, migrated to the newest schema (as `buurtstem run` does)."""
-    from storage.migrate import upgrade
-
-    try:
-        upgrade(settings.database_url)
-    except Exception as exc:  # a bad URL or unreachable server: one clear line, no traceback
-        raise click.ClickException(f"could not open the database: {exc}") from exc
-    return Database(settings.database_url)
+    return open_database(settings.database_url)
 
 
 def _read_yaml(path: Path) -> Any:

@@ -8,6 +8,7 @@ import sys
 from urllib.parse import urlsplit
 
 import click
+from telegram.error import InvalidToken, NetworkError
 
 from bot.options import setting_option, settings_from
 from bot.settings import Settings
@@ -83,6 +84,11 @@ def command(webhook: bool, **options: str | int | None) -> None:
         logger = logging.getLogger(name)
         logger.setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
 
+    # A refused token or an unreachable Bot API at start-up ends in one line below; PTB's
+    # retry loop would log the same error with a full traceback first.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet_startup_errors)
+
     from bot.app import build_application, build_services
     from bot.runtime import ALLOWED_UPDATES, Runtime, startup_lock
     from storage.db import Database
@@ -108,6 +114,24 @@ def command(webhook: bool, **options: str | int | None) -> None:
             )
         else:
             application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except InvalidToken:
+        # PTB's message repeats the token: say it in our words instead.
+        raise click.ClickException(
+            "Telegram refused the bot token: check BUURTSTEM_TOKEN (from @BotFather)."
+        ) from None
+    except NetworkError as exc:
+        raise click.ClickException(
+            f"cannot reach the Bot API at {settings.api_base_url} ({type(exc).__name__}); "
+            "check the network or BUURTSTEM_API_BASE_URL."
+        ) from None
     finally:
         db.dispose()
     logging.getLogger(__name__).info("stopped")
+
+
+def _quiet_startup_errors(record: logging.LogRecord) -> bool:
+    """Drop the traceback (not the line) of start-up errors that the command reports itself."""
+    if record.exc_info and isinstance(record.exc_info[1], InvalidToken | NetworkError):
+        record.exc_info = None
+        record.exc_text = None
+    return True

@@ -1,0 +1,69 @@
+"""The CLI on bad configuration: one clear line and an exit code, never a traceback or a token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.emulator import BotAPIEmulator
+from sandbox.server import ThreadedEmulatorServer
+
+ROOT = Path(__file__).resolve().parent.parent
+BUURTSTEM = [sys.executable, "-m", "bot.cli"]
+
+
+def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`buurtstem ARGS` in a clean environment (no BUURTSTEM_* from the caller)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BUURTSTEM_")}
+    clean.update(env)
+    return subprocess.run(
+        [*BUURTSTEM, *args], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def emulator_url() -> Iterator[str]:
+    """A Bot API emulator over HTTP on 127.0.0.1."""
+    server = ThreadedEmulatorServer(BotAPIEmulator())
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_bad_settings_name_the_variable(tmp_path: Path) -> None:
+    result = run(["round", "list"], tmp_path, BUURTSTEM_MIN_CELL_SIZE="3", BUURTSTEM_ADMIN_IDS="x")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "BUURTSTEM_MIN_CELL_SIZE" in result.stderr and "BUURTSTEM_ADMIN_IDS" in result.stderr
+
+
+def test_unsupported_database_and_missing_folder(tmp_path: Path) -> None:
+    other = run(["round", "list", "--database-url", "mysql://u@h/db"], tmp_path)
+    assert other.returncode == 2 and "sqlite:///FILE or postgresql" in other.stderr
+    missing = run(["round", "list", "--database-url", "sqlite:////nonexistent/dir/x.db"], tmp_path)
+    assert missing.returncode == 1
+    assert "/nonexistent/dir/x.db" in missing.stderr and "sqlalche.me" not in missing.stderr
+    assert "Traceback" not in other.stderr + missing.stderr
+
+
+def test_a_refused_token_is_one_line_without_the_token(tmp_path: Path, emulator_url: str) -> None:
+    token = "7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
+    result = run(
+        ["run"],
+        tmp_path,
+        BUURTSTEM_TOKEN=token,
+        BUURTSTEM_API_BASE_URL=emulator_url,
+        BUURTSTEM_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+    )
+    assert result.returncode == 1
+    assert "Telegram refused the bot token" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert token not in result.stdout + result.stderr
+    assert "AAHdqTcv" not in result.stdout + result.stderr
