@@ -47,7 +47,7 @@ def preview(
     settings = settings_from(database_url=database_url, areas_file=areas_file)
     found = load_areas(settings.areas_file).get(area)
     if found is None:
-        raise click.ClickException(f"unknown area {area!r}")
+        raise click.ClickException(f"unknown area {area!r} (see buurtstem areas list)")
     tz = ZoneInfo(settings.timezone)
     now = SystemClock().now()
     db = Database(settings.database_url)
@@ -59,7 +59,12 @@ def preview(
                 else round_for_area(session, found.code, now)
             )
             if round_ is None:
-                raise click.ClickException("no such round" if round_id else "no open round here")
+                raise click.ClickException(
+                    f"no round {round_id} (see buurtstem round list)"
+                    if round_id
+                    else f"no round is open in {found.code} now: name one with --round ID "
+                    "(see buurtstem round list)"
+                )
             end = min(now, round_.closed_at or now)
             data = digest_input(
                 CountsCache(session, default_catalogue()),
