@@ -35,7 +35,7 @@ from handlers.flow import (
     ticks_for,
 )
 from handlers.services import Services, services
-from locales.detection import UNKNOWN, decide_language, should_offer_switch
+from locales.detection import Detection, decide_language, should_offer_switch
 from storage import residents as resident_store
 from storage import responses as response_store
 from storage.models import Resident, Round
@@ -139,11 +139,10 @@ def _intro(svc: Services, plan: Plan, lang: str, payload: str, source: str = "")
     )
 
 
-def _offer_switch(svc: Services, resident: Resident, text: str, plan: Plan) -> None:
+def _offer_switch(svc: Services, resident: Resident, detection: Detection, plan: Plan) -> None:
     """Offer once, with one tap, the language a resident clearly writes in."""
-    if svc.detector is None or resident.language_switch_offered:
+    if resident.language_switch_offered:
         return
-    detection = svc.detector.detect(text)
     offer = should_offer_switch(
         current=resident.language or "nl",
         source=resident.language_source or "default",
@@ -309,13 +308,15 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         resident = _resident(svc, session, update)
         if resident is None:
             # Nothing is stored before consent; answer in the language the person wrote in.
-            detected = svc.detector.detect(text).language if svc.detector else None
+            detected = svc.detector.detect(text).language
             lang = telegram_language(svc, update) or detected or "nl"
             if detected in svc.offered_languages and not telegram_language(svc, update):
                 lang = detected
             _intro(svc, plan, lang, payload="", source="detected" if lang == detected else "")
         else:
             lang = resident.language or "nl"
+            # Once per message: for the switch offer and the language stored with free text.
+            detection = svc.detector.detect(text)
             step_name = (resident.flow or {}).get("step")
             if resident.area_code is None or step_name == "area":
                 _postcode(svc, session, resident, text, now, plan)
@@ -335,7 +336,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                     elif isinstance(before, Ask):
                         text_lang = None
                         if before.question.type == "text":
-                            text_lang = _detect(svc, resident, text, plan)
+                            text_lang = str(detection.stored)
                         step = engine.answer(response.state, text)
                         apply_step(
                             svc,
@@ -355,15 +356,8 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                             plan.send(plan.notice)
                         plan.notice = None
             # After the answer: a resident who clearly writes another language may switch.
-            _offer_switch(svc, resident, text, plan)
+            _offer_switch(svc, resident, detection, plan)
     await perform(update, context, plan)
-
-
-def _detect(svc: Services, resident: Resident, text: str, plan: Plan) -> str:
-    """The language of a free-text answer ("unknown" when undecided), for the digests."""
-    if svc.detector is None:
-        return UNKNOWN
-    return str(svc.detector.detect(text).stored)
 
 
 def _label(engine: Engine, before: Ask, step: Step, lang: str) -> str | None:

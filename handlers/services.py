@@ -10,6 +10,7 @@ from telegram.ext import ContextTypes
 from bot.clock import Clock
 from bot.settings import Settings
 from locales.catalogue import Catalogue
+from locales.detection import LanguageDetector
 from storage.db import Database
 from storage.pseudonyms import pseudonym, short_pseudonym
 from surveys.areas import Areas
@@ -29,7 +30,7 @@ class Services:
     catalogue: Catalogue
     areas: Areas
     default_survey: Survey
-    detector: Any = None
+    detector: LanguageDetector
     engines: dict[int, Engine] = field(default_factory=dict)
 
     def resident_key(self, telegram_id: int) -> str:
