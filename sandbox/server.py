@@ -143,7 +143,8 @@ async def _file(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- control API
 
 
-async def _json_body(request: web.Request) -> JSON:
+async def json_body(request: web.Request) -> JSON:
+    """The request's JSON object ({} when there is no body); 400 for anything else."""
     if not request.can_read_body:
         return {}
     try:
@@ -187,7 +188,7 @@ async def _state(request: web.Request) -> web.Response:
 
 async def _create_user(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR_KEY]
-    body = await _json_body(request)
+    body = await json_body(request)
     user = emulator.add_user(
         str(body.get("first_name") or "Bewoner"),
         last_name=body.get("last_name"),
@@ -201,7 +202,7 @@ async def _create_user(request: web.Request) -> web.Response:
 
 async def _create_group(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR_KEY]
-    body = await _json_body(request)
+    body = await json_body(request)
     members = [emulator.users[int(i)] for i in body.get("members", []) if int(i) in emulator.users]
     added_by = body.get("added_by")
     chat = emulator.add_group(
@@ -221,7 +222,7 @@ async def _create_group(request: web.Request) -> web.Response:
 async def _user_send(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR_KEY]
     user = _user(emulator, request)
-    body = await _json_body(request)
+    body = await json_body(request)
     chat = emulator.chats.get(int(body["chat_id"])) if body.get("chat_id") else None
     reply_to = None
     if body.get("reply_to_message_id") is not None:
@@ -233,7 +234,7 @@ async def _user_send(request: web.Request) -> web.Response:
 async def _user_tap(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR_KEY]
     user = _user(emulator, request)
-    body = await _json_body(request)
+    body = await json_body(request)
     chat_id = int(body.get("chat_id") or user.id)
     message = _message(emulator, chat_id, body, with_label=True)
     try:
@@ -290,7 +291,7 @@ async def _file_bytes(request: web.Request) -> web.Response:
 
 async def _limits(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR_KEY]
-    body = await _json_body(request)
+    body = await json_body(request)
     for key, value in body.items():
         if hasattr(emulator.limits, key):
             current = getattr(emulator.limits, key)
@@ -300,7 +301,7 @@ async def _limits(request: web.Request) -> web.Response:
 
 async def _time(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR_KEY]
-    body = await _json_body(request)
+    body = await json_body(request)
     if body.get("real"):
         emulator.clock = time.time
     else:

@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from sandbox.server import json_body
+
 JSON = dict[str, Any]
 STATIC = Path(__file__).parent / "static"
 LONG_POLL_SECONDS = 25.0
@@ -87,18 +89,6 @@ async def _errors(
         return web.json_response({"error": "the emulator is not reachable"}, status=502)
 
 
-async def _body(request: web.Request) -> JSON:
-    if not request.can_read_body:
-        return {}
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text="body must be JSON") from exc
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text="body must be a JSON object")
-    return data
-
-
 def _int(value: Any, what: str) -> int:
     try:
         return int(value)
@@ -159,7 +149,7 @@ async def _state(request: web.Request) -> web.Response:
 
 async def _create_resident(request: web.Request) -> web.Response:
     """A new simulated resident with a name and a Telegram language code."""
-    body = await _body(request)
+    body = await json_body(request)
     name = str(body.get("first_name") or "").strip()
     if not name or len(name) > 64:
         raise web.HTTPBadRequest(text="a name of 1 to 64 characters is needed")
@@ -184,7 +174,7 @@ async def _create_resident(request: web.Request) -> web.Response:
 async def _send(request: web.Request) -> web.Response:
     """A user writes in a chat: the resident in a private chat, staff in a group."""
     chat_id = _int(request.match_info["chat_id"], "chat id")
-    body = await _body(request)
+    body = await json_body(request)
     user_id = _int(body.get("user_id", chat_id), "user_id")
     text = str(body.get("text") or "")
     if not text.strip():
@@ -199,7 +189,7 @@ async def _send(request: web.Request) -> web.Response:
 async def _tap(request: web.Request) -> web.Response:
     """A user taps an inline button of one message."""
     chat_id = _int(request.match_info["chat_id"], "chat id")
-    body = await _body(request)
+    body = await json_body(request)
     user_id = _int(body.get("user_id", chat_id), "user_id")
     payload: JSON = {"chat_id": chat_id, "message_id": _int(body.get("message_id"), "message_id")}
     if body.get("data") is not None:

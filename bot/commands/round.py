@@ -64,6 +64,12 @@ def _read_yaml(path: Path) -> Any:
         raise click.ClickException(f"cannot read {path}: {exc}") from exc
 
 
+def _reminded(started: bool, not_started: bool) -> str:
+    """Who gets reminders, in words."""
+    labels = [("started-not-finished", started), ("not-started", not_started)]
+    return " and ".join(label for label, on in labels if on)
+
+
 def _describe(spec: RoundSpec, tz_name: str) -> list[str]:
     tz = zone(tz_name)
     areas = "all focus areas" if spec.area_codes is None else ", ".join(spec.area_codes)
@@ -74,14 +80,7 @@ def _describe(spec: RoundSpec, tz_name: str) -> list[str]:
     if spec.reminder_after_days is None:
         lines.append("  reminders: none")
     else:
-        whom = " and ".join(
-            label
-            for label, on in (
-                ("started-not-finished", spec.remind_started),
-                ("not-started", spec.remind_not_started),
-            )
-            if on
-        )
+        whom = _reminded(spec.remind_started, spec.remind_not_started)
         lines.append(
             f"  reminders: every {spec.reminder_after_days} day(s) after opening, "
             f"at most {spec.max_reminders}, to {whom} residents"
@@ -284,17 +283,10 @@ def show_command(round_id: int, database_url: str | None, timezone: str | None) 
             if round_.reminder_after_days is None:
                 click.echo("  reminders: none")
             else:
-                whom = [
-                    label
-                    for label, on in (
-                        ("started-not-finished", round_.remind_started),
-                        ("not-started", round_.remind_not_started),
-                    )
-                    if on
-                ]
+                whom = _reminded(round_.remind_started, round_.remind_not_started)
                 click.echo(
                     f"  reminders: every {round_.reminder_after_days} day(s), at most "
-                    f"{round_.max_reminders}, to {' and '.join(whom)}; "
+                    f"{round_.max_reminders}, to {whom}; "
                     f"{round_.reminders_done} decided"
                 )
             click.echo("  responses:")
