@@ -380,6 +380,7 @@ def apply_step(
                 value=value,
                 text_language=text_language if question.type == "text" else None,
                 now=now,
+                replaces=question_id in old_answers,
             )
     response_store.delete_answers(
         session, response, [qid for qid in old_answers if qid not in new_answers]

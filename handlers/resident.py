@@ -640,8 +640,8 @@ def _question_button(
         plan.notice = svc.text(lang, "notice.old_version")
         return
     question_id, option = data.arg(1), data.arg(2)
-    response = response_store.get_response(session, round_id, resident.id, lock=True)
-    round_ = session.get(Round, round_id)
+    found = response_store.response_with_round(session, round_id, resident.id, lock=True)
+    response, round_ = found if found is not None else (None, None)
     if (
         response is not None
         and response.status in ("started", "closed")

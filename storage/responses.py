@@ -23,6 +23,24 @@ def get_response(
     return session.scalars(stmt).first()
 
 
+def response_with_round(
+    session: Session, round_id: int, resident_id: int, *, lock: bool = False
+) -> tuple[Response, Round] | None:
+    """This resident's response to this round together with the round, in one query.
+
+    `lock` locks the response row only (PostgreSQL), as `get_response` does.
+    """
+    stmt = (
+        select(Response, Round)
+        .join(Round, Round.id == Response.round_id)
+        .where(Response.round_id == round_id, Response.resident_id == resident_id)
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=Response)
+    row = session.execute(stmt).first()
+    return None if row is None else (row[0], row[1])
+
+
 def response_in_progress(session: Session, resident_id: int) -> Response | None:
     """The resident's unfinished response in a round that is still open, newest first."""
     stmt = (
@@ -80,11 +98,22 @@ def save_answer(
     value: Any,
     text_language: str | None,
     now: datetime,
+    replaces: bool = True,
 ) -> None:
-    """Insert or replace the answer to one question (going back and answering again replaces)."""
-    existing = session.scalars(
-        select(Answer).where(Answer.response_id == response.id, Answer.question_id == question_id)
-    ).first()
+    """Insert or replace the answer to one question (going back and answering again replaces).
+
+    `replaces=False` says the response's state has no answer to this question, so no row can
+    exist (state and rows change in the same transaction): the lookup is skipped.
+    """
+    existing = (
+        session.scalars(
+            select(Answer).where(
+                Answer.response_id == response.id, Answer.question_id == question_id
+            )
+        ).first()
+        if replaces
+        else None
+    )
     if existing is None:
         session.add(
             Answer(
