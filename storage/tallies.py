@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, delete, event, insert, inspect, select
@@ -149,15 +150,20 @@ def _upsert(
     rows: list[tuple[Any, int]],
     make: Any,
 ) -> None:
-    # One atomic INSERT .. ON CONFLICT DO UPDATE per chunk: concurrent writers add, never overwrite.
-    postgres = session.get_bind().dialect.name == "postgresql"
+    # INSERT .. ON CONFLICT DO UPDATE per row, atomic: concurrent writers add, never overwrite.
+    stmt = _upsert_statement(table, tuple(pk), session.get_bind().dialect.name)
     for start in range(0, len(rows), _CHUNK):
-        values = [make(key, count) for key, count in rows[start : start + _CHUNK]]
-        stmt: Any = (pg_insert if postgres else sqlite_insert)(table).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(pk), set_={"count": table.c["count"] + stmt.excluded["count"]}
-        )
-        session.execute(stmt)
+        session.execute(stmt, [make(key, count) for key, count in rows[start : start + _CHUNK]])
+
+
+@cache
+def _upsert_statement(table: Table, pk: tuple[str, ...], dialect: str) -> Any:
+    # Built once per table: it runs in every answer's transaction, and building and caching a
+    # multi-VALUES construct cost more than the statement itself. Executed with many rows.
+    stmt: Any = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(pk), set_={"count": table.c["count"] + stmt.excluded["count"]}
+    )
 
 
 # ---- following ORM writes ------------------------------------------------------------------
