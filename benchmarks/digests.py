@@ -25,7 +25,15 @@ from sqlalchemy import delete, func, select, text
 from bot.digests import DEFAULT_SCHEDULE, run_digest_tick
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Alliance, AnswerTally, DigestSent, OutboxMessage, ResponseTally, Round
+from storage.models import (
+    Alliance,
+    Answer,
+    AnswerTally,
+    DigestSent,
+    OutboxMessage,
+    ResponseTally,
+    Round,
+)
 from storage.rounds import ensure_standing_round
 from storage.survey_versions import store_survey_version
 from storage.tallies import rebuild_tallies
@@ -228,21 +236,9 @@ def timed(work: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--answers", type=int, default=1_000_000)
-    parser.add_argument("--database-url", default=None)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=3, help="Runs of each timing (best kept).")
-    parser.add_argument("--sqlite-file", default=None, help="Keep the SQLite database here.")
-    parser.add_argument("--profile", action="store_true", help="cProfile one text-only tick.")
-    args = parser.parse_args()
-    tmp = tempfile.TemporaryDirectory()
-    url = args.database_url or f"sqlite:///{args.sqlite_file or tmp.name + '/bench.db'}"
-    upgrade(url)
-    db = Database(url)
+def build(db: Database, areas: Any, args: argparse.Namespace) -> None:
+    """Survey, rounds, alliances, 1M generated answers (bulk SQL), then the tallies."""
     survey = load_survey(SURVEY)
-    areas = load_areas(None)
     tz_now = NOW
     with db.session() as session:
         version = store_survey_version(
@@ -275,28 +271,16 @@ def main() -> None:
             (earlier.id, version.id, earlier.opens_at, earlier.closes_at),
             (standing.id, version.id, standing.opens_at, tz_now - timedelta(minutes=5)),
         ]
-        # One alliance per area, linked long ago, last digest a week ago.
-        previous_run = DEFAULT_SCHEDULE.previous_run(tz_now - timedelta(days=1), "Europe/Amsterdam")
+        # One alliance per area, linked long ago (their previous digest comes from a real tick).
         for i, area in enumerate(areas.all()):
-            alliance = Alliance(
-                area_code=area.code,
-                chat_id=-5_000_000 - i,
-                title=area.name,
-                language="nl",
-                schedule={},
-                linked_at=tz_now - timedelta(days=60),
-            )
-            session.add(alliance)
-            session.flush()
             session.add(
-                DigestSent(
-                    alliance_id=alliance.id,
-                    round_id=standing.id,
-                    kind="scheduled",
-                    period_start=standing.opens_at,
-                    period_end=previous_run,
-                    published_n={},
-                    created_at=previous_run,
+                Alliance(
+                    area_code=area.code,
+                    chat_id=-5_000_000 - i,
+                    title=area.name,
+                    language="nl",
+                    schedule={},
+                    linked_at=tz_now - timedelta(days=60),
                 )
             )
     gen = Generator(random.Random(args.seed), survey, areas)
@@ -323,6 +307,56 @@ def main() -> None:
     print(
         f"rebuild_tallies: {n_tally:,} answer tally rows, {n_rtally:,} response tally rows "
         f"in {t_tally:.1f} s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--answers", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="Runs of each timing (best kept).")
+    parser.add_argument("--sqlite-file", default=None, help="Keep the SQLite database here.")
+    parser.add_argument("--profile", action="store_true", help="cProfile one text-only tick.")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Keep the answers and tallies already in the database (--sqlite-file or a "
+        "PostgreSQL database from an earlier run) instead of generating them.",
+    )
+    args = parser.parse_args()
+    tmp = tempfile.TemporaryDirectory()
+    url = args.database_url or f"sqlite:///{args.sqlite_file or tmp.name + '/bench.db'}"
+    upgrade(url)
+    db = Database(url)
+    areas = load_areas(None)
+    tz_now = NOW
+    backend = "PostgreSQL" if db.is_postgres else "SQLite"
+    with db.session() as session:
+        stored = session.scalar(select(func.count()).select_from(Answer)) or 0
+    if args.reuse and stored:
+        print(f"{backend}: reusing {stored:,} stored answers (--reuse)")
+    else:
+        if stored:
+            sys.exit("the database already holds answers: use --reuse, or an empty database")
+        build(db, areas, args)
+    with db.session() as session:
+        standing = session.scalars(select(Round).where(Round.standing.is_(True))).one()
+        standing_id = standing.id
+    # The previous digests: a real tick a week ago (its DigestSent rows are what the timed
+    # tick builds on, as in production).
+    previous_run = DEFAULT_SCHEDULE.previous_run(tz_now - timedelta(days=1), "Europe/Amsterdam")
+    with db.session() as session:
+        session.execute(delete(OutboxMessage))
+        session.execute(delete(DigestSent))
+    week_ago = run_digest_tick(db, areas, previous_run + timedelta(seconds=30), chart=False)
+    with db.session() as session:
+        session.execute(delete(OutboxMessage))
+        rows = session.scalars(select(DigestSent)).all()
+        assert all(r.round_id == standing_id for r in rows), "week-ago digests of the wrong round"
+    print(
+        f"previous digests: a real tick at {previous_run:%Y-%m-%d %H:%M} UTC queued "
+        f"{len(week_ago.queued)}"
     )
 
     length = "length(CAST(value AS TEXT))" if db.is_postgres else "length(value)"

@@ -29,6 +29,10 @@ class QuestionInfo:
     item: str | None = None
     # Short label for lists and the chart ("leefbaarheid"); falls back to `text`.
     label: dict[str, str] = field(default_factory=dict)
+    # Derived lists (measure names), computed once: a question serves every digest of a tick.
+    memo: dict[Any, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if self.type not in QUESTION_TYPES:
@@ -51,8 +55,11 @@ class QuestionInfo:
 
     @property
     def option_ids(self) -> list[str]:
-        """Option ids in survey order."""
-        return [oid for oid, _ in self.options]
+        """Option ids in survey order (a new list)."""
+        found = self.memo.get("option_ids")
+        if found is None:
+            found = self.memo["option_ids"] = tuple(oid for oid, _ in self.options)
+        return list(found)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,12 @@ class QuestionCounts:
     counts: dict[str, int]
     # Responses that answered the question; needed for multi, else the sum of `counts`.
     answered: int | None = None
+    # Figures computed from these counts (publish fills it): a sample shared by several
+    # digests of one tick, such as all areas together, is then computed once. Counts must not
+    # change once published.
+    memo: dict[Any, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @property
     def n(self) -> int:

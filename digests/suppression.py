@@ -15,7 +15,7 @@ from digests.model import (
     Sample,
 )
 from digests.scrub import scrub
-from digests.stats import Change, Moments, mean_ci, share_ci, two_proportions, welch
+from digests.stats import Change, Moments, mean_ci, two_proportions, welch, wilson
 
 MIN_N_FLOOR = 5
 DEFAULT_MIN_N = 10
@@ -79,7 +79,7 @@ def question_n(q: QuestionInfo, qc: QuestionCounts | None) -> int:
     if qc is None:
         return 0
     if q.type == "grade":
-        return Moments.from_counts(qc.counts).n
+        return moments(qc).n
     return qc.n
 
 
@@ -114,9 +114,19 @@ def _option_keys(q: QuestionInfo, qc: QuestionCounts | None) -> list[str]:
 
 
 def measure_names(q: QuestionInfo, qc: QuestionCounts | None = None) -> list[str]:
-    """Every measure the table holds for a question."""
+    """Every measure the table holds for a question (a list the caller must not change)."""
     if q.type == "grade":
         return ["mean"]
+    known = q.memo.get("measures")
+    if known is None:
+        known = q.memo["measures"] = (set(q.option_ids), _names(q, None))
+    options, names = known
+    if qc is not None and not options.issuperset(qc.counts):
+        return _names(q, qc)  # values outside the survey's options: listed after them
+    return names  # type: ignore[no-any-return]
+
+
+def _names(q: QuestionInfo, qc: QuestionCounts | None) -> list[str]:
     names = ["share:" + k for k in _option_keys(q, qc)]
     if q.type == "agree5":
         names.insert(0, "share:agree")
@@ -129,24 +139,42 @@ def _k(q: QuestionInfo, qc: QuestionCounts, measure: str) -> int:
     return qc.counts.get(measure.removeprefix("share:"), 0)
 
 
+def moments(qc: QuestionCounts) -> Moments:
+    """Moments.from_counts of a grade question's counts, computed once per QuestionCounts."""
+    found = qc.memo.get("moments")
+    if found is None:
+        found = qc.memo["moments"] = Moments.from_counts(qc.counts)
+    return found  # type: ignore[no-any-return]
+
+
 def _estimates(
-    q: QuestionInfo, qc: QuestionCounts | None
+    q: QuestionInfo, qc: QuestionCounts | None, names: list[str] | None = None
 ) -> dict[str, tuple[int, float, float, float]]:
     """measure -> (n, value, ci_low, ci_high) for one group's answers to one question."""
-    out: dict[str, tuple[int, float, float, float]] = {}
     if qc is None:
-        return out
+        return {}
+    names = measure_names(q, qc) if names is None else names
+    key = ("estimates", q.type, tuple(names))
+    found = qc.memo.get(key)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    out: dict[str, tuple[int, float, float, float]] = {}
     if q.type == "grade":
-        m = Moments.from_counts(qc.counts)
+        m = moments(qc)
         if m.n:
             e = mean_ci(m)
             out["mean"] = (e.n, e.value, e.low, e.high)
-        return out
-    if qc.n <= 0:
-        return out
-    for measure in measure_names(q, qc):
-        e = share_ci(_k(q, qc, measure), qc.n)
-        out[measure] = (e.n, e.value, e.low, e.high)
+    elif qc.n > 0:
+        n = qc.n
+        counts = qc.counts
+        for measure in names:
+            if measure == "share:agree":
+                k = sum(counts.get(o, 0) for o in agree_options(q))
+            else:
+                k = counts.get(measure[6:], 0)  # "share:" + option
+            value, low, high = wilson(k, n)
+            out[measure] = (n, value, low, high)
+    qc.memo[key] = out
     return out
 
 
@@ -155,7 +183,7 @@ def _change(
 ) -> tuple[Change, int] | None:
     """Test of sample a against sample b for one measure; (change, n of b)."""
     if q.type == "grade":
-        ma, mb = Moments.from_counts(a.counts), Moments.from_counts(b.counts)
+        ma, mb = moments(a), moments(b)
         if ma.n < 2 or mb.n < 2:
             return None
         return welch(ma, mb), mb.n
@@ -181,17 +209,21 @@ class _Builder:
         qc: QuestionCounts | None,
         reason: str | None,
     ) -> None:
-        estimates = _estimates(q, qc)
-        for measure in measure_names(q, qc):
+        names = measure_names(q, qc)
+        cells = self.cells
+        if reason is not None:
+            # Hidden: no figures to compute.
+            cells.extend(Cell(scope, nbh, q.id, m, suppressed=reason) for m in names)
+            return
+        estimates = _estimates(q, qc, names)
+        below = self.indicative_below
+        for measure in names:
             est = estimates.get(measure)
-            if reason is not None or est is None:
-                why = reason or "min_n"
-                self.cells.append(Cell(scope, nbh, q.id, measure, suppressed=why))
+            if est is None:
+                cells.append(Cell(scope, nbh, q.id, measure, suppressed="min_n"))
                 continue
             n, value, low, high = est
-            self.cells.append(
-                Cell(scope, nbh, q.id, measure, n, value, low, high, n < self.indicative_below)
-            )
+            cells.append(Cell(scope, nbh, q.id, measure, n, value, low, high, n < below))
 
 
 def _area_reason(n: int, min_n: int) -> str | None:
