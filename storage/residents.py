@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -43,10 +43,13 @@ def purge_processed_updates(session: Session, before: datetime) -> int:
 
 def find_resident(session: Session, pseudonym: str, *, lock: bool = False) -> Resident | None:
     """The resident with this pseudonym; `lock` takes a row lock (PostgreSQL) for updating."""
-    stmt = select(Resident).where(Resident.pseudonym == pseudonym)
-    if lock:
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
+    stmt = _FIND_LOCKED if lock else _FIND
+    return session.scalars(stmt, {"pseudonym": pseudonym}).first()
+
+
+# Built once: every update looks its resident up, and building a select costs more than running it.
+_FIND = select(Resident).where(Resident.pseudonym == bindparam("pseudonym"))
+_FIND_LOCKED = _FIND.with_for_update()
 
 
 def create_resident(
