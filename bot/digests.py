@@ -30,8 +30,8 @@ from storage import aggregates
 from storage import alliances as store
 from storage.db import Database
 from storage.models import Alliance, Round, SurveyVersion
-from storage.outbox import enqueue
-from storage.rounds import round_for_area
+from storage.outbox import NewMessage, enqueue_many
+from storage.rounds import OPEN, round_for_area
 from surveys.areas import Area, Areas
 from surveys.schema import Survey
 
@@ -89,6 +89,15 @@ class CountsCache:
             tuple[int, datetime | None, datetime],
             dict[str, tuple[list[Comment], dict[str, int]]],
         ] = {}
+        self._totals: dict[tuple[int, datetime | None, str | None], dict[str, Sample]] = {}
+        self._wanted_totals: dict[int, set[datetime | None]] = {}
+        self._rounds: list[Round] | None = None
+
+    def rounds(self) -> list[Round]:
+        """Every round, oldest first (loaded once)."""
+        if self._rounds is None:
+            self._rounds = aggregates.all_rounds(self.session)
+        return self._rounds
 
     def questions(self, round_: Round) -> list[QuestionInfo]:
         """The questions of the round's survey version."""
@@ -119,6 +128,38 @@ class CountsCache:
     def want(self, round_id: int, moment: datetime | None) -> None:
         """Announce a moment that will be asked for, so it joins the round's one pass."""
         self._wanted.setdefault(round_id, set()).add(moment)
+
+    def want_totals(self, round_id: int, moment: datetime | None) -> None:
+        """Announce a moment whose area totals will be asked for (previous digest)."""
+        self._wanted_totals.setdefault(round_id, set()).add(moment)
+
+    def total(
+        self, round_: Round, until: datetime | None, area_code: str, scope: str | None
+    ) -> Sample:
+        """One area's total up to `until`: from counts already made, else grouped per area in
+        SQL (all areas at once, with the other announced moments, unless `scope` is given)."""
+        for key in ((round_.id, until, None), (round_.id, until, scope)):
+            counts = self._counts.get(key)
+            if counts is not None:
+                return counts.area(area_code).total()
+        key_t = (round_.id, until, scope)
+        if key_t not in self._totals:
+            questions = self.questions(round_)
+            moments = {until}
+            if scope is None:
+                done = {m for (r, m, a) in self._totals if r == round_.id and a is None}
+                moments |= self._wanted_totals.get(round_.id, set()) - done
+            found = aggregates.area_totals_at(
+                self.session,
+                round_.id,
+                sorted(moments, key=lambda m: (m is None, m or datetime.min.replace(tzinfo=UTC))),
+                area_codes=None if scope is None else [scope],
+                multi=[q.id for q in questions if q.type == "multi"],
+                skip=[q.id for q in questions if q.type == "text"],
+            )
+            for moment, result in found.items():
+                self._totals[(round_.id, moment, scope)] = result
+        return self._totals[key_t].get(area_code) or Sample()
 
     def counts(
         self, round_: Round, until: datetime | None, area_code: str | None = None
@@ -170,10 +211,10 @@ def digest_input(
     current = cache.counts(round_, period_end, scope)
     previous: Sample | None = None
     if previous_end is not None:
-        previous = cache.counts(round_, previous_end, scope).area(area.code).total()
+        previous = cache.total(round_, previous_end, area.code, scope)
     earlier = []
-    for old in aggregates.earlier_rounds(cache.session, area.code, round_):
-        sample = cache.counts(old, None, scope).area(area.code).total()
+    for old in aggregates.earlier_rounds(cache.session, area.code, round_, rounds=cache.rounds()):
+        sample = cache.total(old, None, area.code, scope)
         if sample.started:
             earlier.append((old.name, sample))
     found: list[Comment] = []
@@ -248,9 +289,13 @@ def due_digests(session: Session, now: datetime, tz: ZoneInfo) -> list[Due]:
     closed = session.scalars(
         select(Round).where(Round.status == "closed", Round.standing.is_(False))
     ).all()
+    # Three queries for all alliances: each one's latest digest covers its latest run or not.
+    latest = store.last_digests(session)
+    finals = store.final_digests_sent(session)
     for alliance in store.all_alliances(session):
         run = _schedule(alliance).previous_run(now, tz)
-        if run > alliance.linked_at and not store.digest_covering(session, alliance.id, run):
+        last = latest.get(alliance.id)
+        if run > alliance.linked_at and (last is None or last.period_end < run):
             found.append(Due(alliance.id, SCHEDULED, run))
         for round_ in closed:
             if round_.area_codes is not None and alliance.area_code not in round_.area_codes:
@@ -258,7 +303,7 @@ def due_digests(session: Session, now: datetime, tz: ZoneInfo) -> list[Due]:
             end = round_.closed_at or round_.closes_at
             if end <= alliance.linked_at or end > now:
                 continue
-            if not store.final_digest_sent(session, alliance.id, round_.id):
+            if (alliance.id, round_.id) not in finals:
                 found.append(Due(alliance.id, FINAL, end, round_.id))
     return found
 
@@ -277,35 +322,55 @@ class Prepared:
     digest: Digest
 
 
+_NO_LAST: Any = object()
+
+
 def _round_and_last(
-    session: Session, alliance_id: int, area_code: str, due: Due
+    cache: CountsCache, alliance_id: int, area_code: str, due: Due, last: Any = _NO_LAST
 ) -> tuple[Round, Any, bool] | None:
-    """The digest's round, the alliance's latest digest, and whether that was of this round."""
+    """The digest's round, the alliance's latest digest, and whether that was of this round.
+
+    `last`: the alliance's latest digest when the caller has it already (None: none yet).
+    """
+    session = cache.session
     if due.round_id is not None:
         round_ = session.get(Round, due.round_id)
     else:
-        round_ = round_for_area(session, area_code, due.period_end)
+        round_ = _round_for_area(cache.rounds(), area_code, due.period_end)
     if round_ is None:
         return None
-    last = store.last_digest(session, alliance_id)
+    if last is _NO_LAST:
+        last = store.last_digest(session, alliance_id)
     same_round = (
         last is not None and last.round_id == round_.id and last.period_end < due.period_end
     )
     return round_, last, same_round
 
 
-def _announce(cache: CountsCache, due: Due) -> None:
+def _round_for_area(rounds: list[Round], area_code: str, now: datetime) -> Round | None:
+    """storage.rounds.round_for_area from rounds loaded once: a published open round, else the
+    standing one (same order: published first, the latest opened first)."""
+    candidates = sorted(
+        (r for r in rounds if r.status == OPEN and r.opens_at <= now),
+        key=lambda r: (r.standing, -r.opens_at.timestamp(), -r.id),
+    )
+    for candidate in candidates:
+        if candidate.closes_at <= now:
+            continue
+        if candidate.area_codes is None or area_code in candidate.area_codes:
+            return candidate
+    return None
+
+
+def _announce(cache: CountsCache, due: Due, alliance: Alliance, last: Any = _NO_LAST) -> None:
     """Tell the cache which moments this digest will ask for (one pass per round)."""
-    alliance = cache.session.get(Alliance, due.alliance_id)
-    if alliance is None:
-        return
-    found = _round_and_last(cache.session, alliance.id, alliance.area_code, due)
+    found = _round_and_last(cache, alliance.id, alliance.area_code, due, last)
     if found is None:
         return
     round_, last, same_round = found
     cache.want(round_.id, due.period_end)
     if same_round:
-        cache.want(round_.id, last.period_end)
+        cache.want_totals(round_.id, last.period_end)
 
 
 def _prepare(
@@ -315,15 +380,15 @@ def _prepare(
     *,
     areas: Areas,
     tz: ZoneInfo,
+    last: Any = _NO_LAST,
 ) -> tuple[DigestInput, dict[str, Any]] | None:
-    session = cache.session
     area = areas.get(alliance.area_code)
     if area is None:
         log.warning(
             "alliance %d: area %s is not in the areas file", alliance.id, alliance.area_code
         )
         return None
-    found = _round_and_last(session, alliance.id, area.code, due)
+    found = _round_and_last(cache, alliance.id, area.code, due, last)
     if found is None:
         return None
     round_, last, same_round = found
@@ -366,43 +431,105 @@ def queue_digest(session: Session, prepared: Prepared, now: datetime) -> bool:
             )
     except IntegrityError:
         return False
+    enqueue_many(session, _messages(prepared), now)
+    return True
+
+
+def _messages(prepared: Prepared) -> list[NewMessage]:
+    """The digest's outbox rows in sending order: text parts, chart, CSV."""
+    due = prepared.due
     base = f"digest:{prepared.alliance_id}:{due.kind}:{due.period_end:%Y%m%dT%H%M%S}"
     common: dict[str, Any] = {
         "kind": "digest",
         "chat_id": prepared.chat_id,
         "is_group": True,
         "alliance_id": prepared.alliance_id,
-        "now": now,
     }
-    for i, text in enumerate(prepared.digest.messages):
-        enqueue(
-            session,
+    out = [
+        NewMessage(
             dedupe_key=f"{base}:text:{i}",
             method="sendMessage",
             payload={"text": text, "parse_mode": "HTML"},
             **common,
         )
+        for i, text in enumerate(prepared.digest.messages)
+    ]
     if prepared.digest.chart_png is not None:
-        enqueue(
-            session,
-            dedupe_key=f"{base}:chart",
-            method="sendPhoto",
-            payload={},
-            file_name="buurtstem-digest.png",
-            file_data=prepared.digest.chart_png,
-            **common,
+        out.append(
+            NewMessage(
+                dedupe_key=f"{base}:chart",
+                method="sendPhoto",
+                payload={},
+                file_name="buurtstem-digest.png",
+                file_data=prepared.digest.chart_png,
+                **common,
+            )
         )
     day = due.period_end.strftime("%Y-%m-%d")
-    enqueue(
-        session,
-        dedupe_key=f"{base}:csv",
-        method="sendDocument",
-        payload={},
-        file_name=f"buurtstem-{prepared.area_code}-{day}.csv",
-        file_data=prepared.digest.csv,
-        **common,
+    out.append(
+        NewMessage(
+            dedupe_key=f"{base}:csv",
+            method="sendDocument",
+            payload={},
+            file_name=f"buurtstem-{prepared.area_code}-{day}.csv",
+            file_data=prepared.digest.csv,
+            **common,
+        )
     )
-    return True
+    return out
+
+
+def queue_digests(db: Database, prepared: list[Prepared], now: datetime) -> list[bool]:
+    """queue_digest for several digests in one transaction and three statements.
+
+    Same checks, per digest: the alliance still linked, no other digest recorded since it was
+    computed, its (alliance, kind, period_end) row new. Should the batch fail, each digest is
+    queued in its own transaction, so one bad digest cannot stop the others.
+    """
+    if not prepared:
+        return []
+    try:
+        with db.session() as session:
+            ids = {p.alliance_id for p in prepared}
+            linked = set(session.scalars(select(Alliance.id).where(Alliance.id.in_(ids))))
+            latest = store.last_digests(session)
+            ready = []
+            for p in prepared:
+                last = latest.get(p.alliance_id)
+                if p.alliance_id in linked and (last.id if last else None) == p.previous_id:
+                    ready.append(p)
+            records = [
+                store.DigestRecord(
+                    alliance_id=p.alliance_id,
+                    round_id=p.round_id,
+                    kind=p.due.kind,
+                    period_start=p.period_start,
+                    period_end=p.due.period_end,
+                    published_n=p.digest.published_n,
+                )
+                for p in ready
+            ]
+            inserted = {
+                (r.alliance_id, r.kind, r.period_end)
+                for r in store.record_digests(session, records, now)
+            }
+            done = [p for p in ready if (p.alliance_id, p.due.kind, p.due.period_end) in inserted]
+            enqueue_many(session, [m for p in done for m in _messages(p)], now)
+        return [p in done for p in prepared]
+    except Exception:
+        log.exception("queueing %d digests together failed; one at a time", len(prepared))
+    out = []
+    for p in prepared:
+        try:
+            with db.session() as session:
+                if session.get(Alliance, p.alliance_id) is None:
+                    out.append(False)
+                    continue
+                out.append(queue_digest(session, p, now))
+        except Exception:
+            log.exception("digest %s for alliance %d failed", p.due.kind, p.alliance_id)
+            out.append(False)
+    return out
 
 
 def _make(
@@ -459,18 +586,87 @@ def run_digest_tick(
     catalogue: Catalogue | None = None,
     chart: bool = True,
 ) -> TickReport:
-    """Queue every digest that is due at `now`; safe to run any number of times."""
+    """Queue every digest that is due at `now`; safe to run any number of times.
+
+    All due digests are computed in one read transaction from shared counts, rendered, then
+    recorded and queued in one write transaction (queue_digests). An alliance's second digest
+    in the same tick (a final digest next to a scheduled one), and any digest whose batched
+    computation failed, goes one at a time afterwards, as _make does it.
+    """
     tz = ZoneInfo(timezone)
     catalogue = catalogue or default_catalogue()
     report = TickReport()
+    one_by_one: list[Due] = []
+    computed: list[tuple[Due, Alliance, DigestInput, dict[str, Any]]] = []
     with db.session() as session:
         report.due = due_digests(session, now, tz)
         cache = CountsCache(session, catalogue)
+        first: list[Due] = []
+        seen: set[int] = set()
         for due in report.due:
-            _announce(cache, due)
-    for due in report.due:
+            (one_by_one if due.alliance_id in seen else first).append(due)
+            seen.add(due.alliance_id)
+        alliances = {
+            a.id: a
+            for a in session.scalars(
+                select(Alliance).where(Alliance.id.in_([d.alliance_id for d in first]))
+            )
+        }
+        latest = store.last_digests(session)
+        for due in first:
+            alliance = alliances.get(due.alliance_id)
+            if alliance is not None:
+                _announce(cache, due, alliance, latest.get(alliance.id))
+        for due in first:
+            alliance = alliances.get(due.alliance_id)
+            if alliance is None:
+                report.skipped.append(due)
+                continue
+            try:
+                made = _prepare(
+                    cache, alliance, due, areas=areas, tz=tz, last=latest.get(alliance.id)
+                )
+            except Exception:
+                # Retried on its own below, with its own sessions.
+                log.exception("digest %s for alliance %d: batch failed", due.kind, due.alliance_id)
+                one_by_one.append(due)
+                continue
+            if made is None:
+                report.skipped.append(due)
+            else:
+                computed.append((due, alliance, *made))
+    prepared: list[Prepared] = []
+    for due, alliance, data, meta in computed:
         try:
-            made = _make(
+            digest = render(
+                data,
+                lang=alliance.language,
+                min_n=min_n,
+                last_published=meta["last_published"],
+                chart=chart,
+            )
+        except Exception:
+            # One broken digest must not stop the others; the next tick tries again.
+            log.exception("digest %s for alliance %d failed", due.kind, due.alliance_id)
+            report.failed.append(due)
+            continue
+        prepared.append(
+            Prepared(
+                due=due,
+                alliance_id=alliance.id,
+                chat_id=alliance.chat_id,
+                area_code=alliance.area_code,
+                round_id=meta["round_id"],
+                period_start=meta["period_start"],
+                previous_id=meta["previous_id"],
+                digest=digest,
+            )
+        )
+    for p, queued in zip(prepared, queue_digests(db, prepared, now), strict=True):
+        (report.queued if queued else report.skipped).append(p.due)
+    for due in one_by_one:
+        try:
+            made_one = _make(
                 db,
                 due,
                 areas=areas,
@@ -479,14 +675,12 @@ def run_digest_tick(
                 min_n=min_n,
                 chart=chart,
                 now=now,
-                cache=cache,
             )
         except Exception:
-            # One broken digest must not stop the others; the next tick tries again.
             log.exception("digest %s for alliance %d failed", due.kind, due.alliance_id)
             report.failed.append(due)
             continue
-        (report.queued if made else report.skipped).append(due)
+        (report.queued if made_one else report.skipped).append(due)
     if report.queued:
         log.info("digests queued: %d", len(report.queued))
     return report

@@ -104,9 +104,15 @@ def _raw(
     area_codes: Collection[str] | None,
     multi: Collection[str],
     skip: Collection[str],
+    neighbourhoods: bool = True,
 ) -> list[_Counts]:
-    """Counts from the raw answers and responses, one per (from, until) window: GROUP BY passes."""
+    """Counts from the raw answers and responses, one per (from, until) window: GROUP BY passes.
+
+    Without `neighbourhoods`, grouped per area only (neighbourhood None).
+    """
     out = [_Counts() for _ in windows]
+    nbh_column: Any = Response.neighbourhood_code if neighbourhoods else null()
+    by_nbh = [Response.neighbourhood_code] if neighbourhoods else []
     if not windows:
         return out
     connection = session.connection()
@@ -131,11 +137,11 @@ def _raw(
         rows = connection.execute(
             select(
                 Response.area_code,
-                Response.neighbourhood_code,
+                nbh_column,
                 *[_window(column, lo, hi) for lo, hi in windows],
             )
             .where(*conditions)
-            .group_by(Response.area_code, Response.neighbourhood_code)
+            .group_by(Response.area_code, *by_nbh)
         ).all()
         for row in rows:
             area, nbh = row[0], _nbh(row[1])
@@ -160,13 +166,13 @@ def _raw(
     value_key: Any = cast(Answer.value, String)
     if multi_ids:
         value_key = case((Answer.question_id.in_(multi_ids), null()), else_=value_key)
-    groups = (Response.area_code, Response.neighbourhood_code, Answer.question_id, value_key)
+    groups = (Response.area_code, nbh_column, Answer.question_id, value_key)
     sums = [_window(Answer.answered_at, lo, hi) for lo, hi in windows]
     answer_rows = connection.execute(
         select(*groups, *sums)
         .join(Response, Response.id == Answer.response_id)
         .where(*answer_conditions)
-        .group_by(*groups)
+        .group_by(Response.area_code, *by_nbh, Answer.question_id, value_key)
     ).all()
     for row in answer_rows:
         area, nbh, qid, raw = row[0], _nbh(row[1]), row[2], row[3]
@@ -176,19 +182,13 @@ def _raw(
             out[i].answers[(area, nbh, qid, key)] += int(row[4 + i] or 0)
     if multi_ids:
         element = _elements(session)
-        option_groups = (
-            Response.area_code,
-            Response.neighbourhood_code,
-            Answer.question_id,
-            element.c.value,
-        )
         option_rows = connection.execute(
-            select(*option_groups, *sums)
+            select(Response.area_code, nbh_column, Answer.question_id, element.c.value, *sums)
             .select_from(Answer)
             .join(Response, Response.id == Answer.response_id)
             .join(element, true())
             .where(*answer_conditions, Answer.question_id.in_(multi_ids))
-            .group_by(*option_groups)
+            .group_by(Response.area_code, *by_nbh, Answer.question_id, element.c.value)
         ).all()
         for row in option_rows:
             area, nbh, qid, option = row[0], _nbh(row[1]), row[2], row[3]
@@ -204,18 +204,20 @@ def _tallied(
     *,
     area_codes: Collection[str] | None,
     skip: Collection[str],
+    neighbourhoods: bool = True,
 ) -> list[_Counts]:
     """Per entry: the counts as of the start of that UTC day (None: all), from the tallies.
 
-    The total rows minus the day rows from that day on: one small GROUP BY per table.
+    The total rows minus the day rows from that day on: one small GROUP BY per table (per area
+    only, neighbourhood None, without `neighbourhoods`).
     """
     out = [_Counts() for _ in days]
     wanted = [d for d in days if d is not None]
     connection = session.connection()
     for model in (ResponseTally, AnswerTally):
         answers = model is AnswerTally
-        groups: list[Any] = [model.area_code, model.neighbourhood_code]
-        groups += (
+        by_nbh: list[Any] = [model.neighbourhood_code] if neighbourhoods else []
+        keys: list[Any] = (
             [AnswerTally.question_id, AnswerTally.value_key] if answers else [ResponseTally.event]
         )
         conditions: list[Any] = [model.round_id == round_id]
@@ -236,8 +238,11 @@ def _tallied(
             )
             for day in days
         ]
-        rows = connection.execute(select(*groups, *sums).where(*conditions).group_by(*groups))
-        width = len(groups)
+        columns = [model.area_code, by_nbh[0] if by_nbh else null(), *keys]
+        rows = connection.execute(
+            select(*columns, *sums).where(*conditions).group_by(model.area_code, *by_nbh, *keys)
+        )
+        width = len(columns)
         for row in rows:
             nbh = row[1] or None  # tallies keep "" for "no neighbourhood"
             key: Any = (row[0], nbh, row[2], row[3]) if answers else (row[0], nbh, row[2])
@@ -275,11 +280,14 @@ def round_counts_at(
     area_codes: Collection[str] | None = None,
     multi: Collection[str] = (),
     skip: Collection[str] = (),
+    neighbourhoods: bool = True,
 ) -> dict[datetime | None, RoundCounts]:
     """round_counts at several moments, from the tallies (exact at any moment).
 
     As of moment m on UTC day D: the total, minus the tallies of days >= D, plus the raw
     answers and responses from the start of D up to m (at most one day's worth, by index).
+    Without `neighbourhoods`, each area's counts are grouped per area only (all under
+    UNKNOWN): fewer rows where only area totals are used.
     """
     moments = list(dict.fromkeys(moments))
     days = [None if m is None else tallies.day_of(m) for m in moments]
@@ -287,7 +295,14 @@ def round_counts_at(
     tallied = dict(
         zip(
             distinct,
-            _tallied(session, round_id, distinct, area_codes=area_codes, skip=skip),
+            _tallied(
+                session,
+                round_id,
+                distinct,
+                area_codes=area_codes,
+                skip=skip,
+                neighbourhoods=neighbourhoods,
+            ),
             strict=True,
         )
     )
@@ -301,6 +316,7 @@ def round_counts_at(
             area_codes=area_codes,
             multi=multi,
             skip=skip,
+            neighbourhoods=neighbourhoods,
         )[0]
         for m, d in finite
     }
@@ -312,6 +328,32 @@ def round_counts_at(
             counts = counts.plus(partial[moment])
         out[moment] = _assemble(round_id, moment, counts, multi_set)
     return out
+
+
+def area_totals_at(
+    session: Session,
+    round_id: int,
+    moments: Sequence[datetime | None],
+    *,
+    area_codes: Collection[str] | None = None,
+    multi: Collection[str] = (),
+    skip: Collection[str] = (),
+) -> dict[datetime | None, dict[str, Sample]]:
+    """Per moment, each area's total (`round_counts_at(...).area(a).total()`), grouped per area
+    in SQL: for the previous digest and earlier rounds, where a digest uses area totals only."""
+    found = round_counts_at(
+        session,
+        round_id,
+        moments,
+        area_codes=area_codes,
+        multi=multi,
+        skip=skip,
+        neighbourhoods=False,
+    )
+    return {
+        moment: {area: counts.total() for area, counts in result.areas.items()}
+        for moment, result in found.items()
+    }
 
 
 def recount_at(
@@ -465,17 +507,33 @@ def comments_by_area(
     return out
 
 
-def rounds_covering(session: Session, area_code: str) -> list[Round]:
+def all_rounds(session: Session) -> list[Round]:
+    """Every round, oldest first (load once, pass to rounds_covering / earlier_rounds)."""
+    return list(session.scalars(select(Round).order_by(Round.opens_at, Round.id)).all())
+
+
+def rounds_covering(
+    session: Session, area_code: str, rounds: Sequence[Round] | None = None
+) -> list[Round]:
     """Every round offered in this area (published or standing), oldest first."""
-    rounds = session.scalars(select(Round).order_by(Round.opens_at, Round.id)).all()
-    return [r for r in rounds if r.area_codes is None or area_code in r.area_codes]
+    found = all_rounds(session) if rounds is None else rounds
+    return [r for r in found if r.area_codes is None or area_code in r.area_codes]
 
 
-def earlier_rounds(session: Session, area_code: str, current: Round, limit: int = 3) -> list[Round]:
-    """Closed rounds of this area that opened before `current`, oldest first (at most `limit`)."""
+def earlier_rounds(
+    session: Session,
+    area_code: str,
+    current: Round,
+    limit: int = 3,
+    rounds: Sequence[Round] | None = None,
+) -> list[Round]:
+    """Closed rounds of this area that opened before `current`, oldest first (at most `limit`).
+
+    `rounds`: all_rounds(session), when the caller asks for several areas.
+    """
     found = [
         r
-        for r in rounds_covering(session, area_code)
+        for r in rounds_covering(session, area_code, rounds)
         if r.id != current.id and r.status == "closed" and r.opens_at <= current.opens_at
     ]
     return found[-limit:]

@@ -6,10 +6,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import Alliance, AllianceCode, DigestSent, LinkAttempt, OutboxMessage
@@ -211,6 +212,38 @@ def last_digest(
     ).first()
 
 
+def last_digests(session: Session) -> dict[int, DigestSent]:
+    """last_digest of every alliance that has one, in one query (alliance id -> row)."""
+    latest = (
+        select(DigestSent.alliance_id, func.max(DigestSent.period_end).label("period_end"))
+        .group_by(DigestSent.alliance_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(DigestSent).join(
+            latest,
+            and_(
+                DigestSent.alliance_id == latest.c.alliance_id,
+                DigestSent.period_end == latest.c.period_end,
+            ),
+        )
+    )
+    out: dict[int, DigestSent] = {}
+    for row in rows:
+        # Same order as last_digest: latest period end, then the highest id.
+        if row.alliance_id not in out or row.id > out[row.alliance_id].id:
+            out[row.alliance_id] = row
+    return out
+
+
+def final_digests_sent(session: Session) -> set[tuple[int, int]]:
+    """(alliance id, round id) of every final digest recorded."""
+    rows = session.execute(
+        select(DigestSent.alliance_id, DigestSent.round_id).where(DigestSent.kind == "final")
+    )
+    return {(alliance_id, round_id) for alliance_id, round_id in rows if round_id is not None}
+
+
 def last_digest_times(session: Session) -> dict[int, datetime]:
     """Latest digest time per alliance id (for listings)."""
     rows = session.execute(
@@ -243,6 +276,57 @@ def final_digest_sent(session: Session, alliance_id: int, round_id: int) -> bool
         .limit(1)
     )
     return found is not None
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """A digest to record with record_digests."""
+
+    alliance_id: int
+    round_id: int | None
+    kind: str
+    period_start: datetime
+    period_end: datetime
+    published_n: dict[str, int]
+
+
+def record_digests(
+    session: Session, records: list[DigestRecord], now: datetime
+) -> list[DigestRecord]:
+    """Insert several records in one statement; returns those inserted (an existing
+    (alliance, kind, period_end) row wins: that digest was decided elsewhere)."""
+    if not records:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table: Any = DigestSent.__table__
+    statement = (
+        insert(table)
+        .values(
+            [
+                {
+                    "alliance_id": r.alliance_id,
+                    "round_id": r.round_id,
+                    "kind": r.kind,
+                    "period_start": r.period_start,
+                    "period_end": r.period_end,
+                    "published_n": dict(r.published_n),
+                    "created_at": now,
+                }
+                for r in records
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["alliance_id", "kind", "period_end"])
+        .returning(table.c.alliance_id, table.c.kind, table.c.period_end)
+    )
+    inserted = {
+        (alliance_id, kind, _utc(end)) for alliance_id, kind, end in session.execute(statement)
+    }
+    return [r for r in records if (r.alliance_id, r.kind, _utc(r.period_end)) in inserted]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def record_digest(

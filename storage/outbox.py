@@ -143,6 +143,63 @@ def enqueue(
     return session.execute(statement).scalar_one_or_none() is not None
 
 
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One message for enqueue_many (the arguments of enqueue)."""
+
+    kind: str
+    dedupe_key: str
+    chat_id: int
+    method: str
+    payload: dict[str, Any]
+    resident_id: int | None = None
+    alliance_id: int | None = None
+    is_group: bool = False
+    file_name: str | None = None
+    file_data: bytes | None = None
+
+
+def enqueue_many(session: Session, messages: Sequence[NewMessage], now: datetime) -> int:
+    """enqueue for several messages in one statement; returns how many were new."""
+    if not messages:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert: Any
+    if dialect == "postgresql":
+        insert = postgresql.insert
+    elif dialect == "sqlite":
+        insert = sqlite.insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    table: Any = OutboxMessage.__table__
+    rows = [
+        {
+            "kind": m.kind,
+            "dedupe_key": m.dedupe_key,
+            "chat_id": m.chat_id,
+            "is_group": m.is_group,
+            "resident_id": m.resident_id,
+            "alliance_id": m.alliance_id,
+            "method": m.method,
+            "payload": m.payload,
+            "file_name": m.file_name,
+            "file_data": m.file_data,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    statement = (
+        insert(table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id)
+    )
+    return len(session.execute(statement).all())
+
+
 def load_due(session: Session, now: datetime, limit: int) -> list[DueMessage]:
     """Pending rows due at `now`, oldest first, only the first open row of each chat.
 

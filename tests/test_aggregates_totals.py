@@ -1,0 +1,35 @@
+"""Area totals grouped per area in SQL equal the neighbourhood counts summed in Python."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from storage import aggregates
+from tests.test_alliance_data import standing_round
+from tests.test_tallies import MULTI, TEXT, _play
+
+
+@pytest.fixture
+def services(make_services: Any, database_url: str) -> Any:
+    return make_services(database_url)
+
+
+def test_area_totals_equal_summed_neighbourhoods_after_random_activity(services: Any) -> None:
+    db = services.db
+    moments = _play(db, random.Random(3), 120)
+    round_id = standing_round(db).id
+    with db.session() as session:
+        full = aggregates.round_counts_at(session, round_id, moments, multi=MULTI, skip=TEXT)
+        totals = aggregates.area_totals_at(session, round_id, moments, multi=MULTI, skip=TEXT)
+        only = aggregates.area_totals_at(
+            session, round_id, moments, area_codes=["delft-west"], multi=MULTI, skip=TEXT
+        )
+    assert any(full[m].areas for m in moments)  # the run did something
+    for moment in moments:
+        expected = {area: counts.total() for area, counts in full[moment].areas.items()}
+        assert totals[moment] == expected, moment
+        assert set(only[moment]) <= {"delft-west"}
+        assert only[moment].get("delft-west") == expected.get("delft-west")
