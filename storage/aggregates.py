@@ -105,10 +105,12 @@ def _raw(
     multi: Collection[str],
     skip: Collection[str],
     neighbourhoods: bool = True,
+    answers: bool = True,
 ) -> list[_Counts]:
     """Counts from the raw answers and responses, one per (from, until) window: GROUP BY passes.
 
-    Without `neighbourhoods`, grouped per area only (neighbourhood None).
+    Without `neighbourhoods`, grouped per area only (neighbourhood None); without `answers`,
+    respondents only.
     """
     out = [_Counts() for _ in windows]
     nbh_column: Any = Response.neighbourhood_code if neighbourhoods else null()
@@ -148,6 +150,8 @@ def _raw(
             for i in range(k):
                 out[i].respondents[(area, nbh, event)] += int(row[2 + i] or 0)
 
+    if not answers:
+        return out
     # From the answers' time index when the windows start late (not the round's responses).
     # (SQLite: "+ 0" keeps the planner off the round index; PostgreSQL estimates better without.)
     late = lowest is not None and session.get_bind().dialect.name == "sqlite"
@@ -195,6 +199,90 @@ def _raw(
             for i in range(k):
                 out[i].answers[(area, nbh, qid, str(option))] += int(row[4 + i] or 0)
     return out
+
+
+def _remainder(
+    session: Session,
+    round_id: int,
+    lo: datetime,
+    hi: datetime,
+    *,
+    area_codes: Collection[str] | None,
+    multi: Collection[str],
+    skip: Collection[str],
+    neighbourhoods: bool = True,
+) -> _Counts:
+    """_raw for one short window (the rest of a day): the same counts, read in two indexed steps.
+
+    The window's answers by their time index, then their responses by primary key, grouped
+    here: joining in SQL made PostgreSQL hash all of the round's responses for a few thousand
+    answers. Respondents come from _raw's own queries (index range scans).
+    """
+    out = _raw(
+        session,
+        round_id,
+        [(lo, hi)],
+        area_codes=area_codes,
+        multi=multi,
+        skip=skip,
+        neighbourhoods=neighbourhoods,
+        answers=False,
+    )[0]
+    connection = session.connection()
+    conditions: list[Any] = [Answer.answered_at >= lo, Answer.answered_at <= hi]
+    if skip:
+        conditions.append(Answer.question_id.not_in(list(skip)))
+    grouped: Counter[tuple[int, str, str | None]] = Counter()
+    grouped.update(
+        connection.execute(
+            select(Answer.response_id, Answer.question_id, cast(Answer.value, String)).where(
+                *conditions
+            )
+        ).all()
+    )
+    ids = sorted({response_id for response_id, _, _ in grouped})
+    where: dict[int, tuple[str, str | None]] = {}
+    for start in range(0, len(ids), _ID_CHUNK):
+        response_conditions: list[Any] = [
+            Response.id.in_(ids[start : start + _ID_CHUNK]),
+            Response.round_id == round_id,
+        ]
+        if area_codes is not None:
+            response_conditions.append(Response.area_code.in_(list(area_codes)))
+        for rid, area_code, hood in connection.execute(
+            select(Response.id, Response.area_code, Response.neighbourhood_code).where(
+                *response_conditions
+            )
+        ).all():
+            where[rid] = (area_code, _nbh(hood) if neighbourhoods else None)
+    multi_set = set(multi)
+    answers = out.answers
+    decoded: dict[str, Any] = {}  # a day's answers hold few distinct values
+    for (response_id, qid, text), n in grouped.items():
+        found = where.get(response_id)
+        if found is None:
+            continue  # another round or area
+        area, nbh = found
+        if text is None:
+            value = None
+        elif text in decoded:
+            value = decoded[text]
+        else:
+            value = decoded[text] = _decode(text)
+        if qid in multi_set:
+            # As _raw: "answered" once, plus each element (json_each also yields a scalar).
+            answers[(area, nbh, qid, tallies.ANSWERED)] += n
+            elements = value if isinstance(value, list) else [] if value is None else [value]
+            for option in elements:
+                answers[(area, nbh, qid, str(option))] += n
+        else:
+            key = tallies.ANSWERED if value is None else str(value)
+            answers[(area, nbh, qid, key)] += n
+    return out
+
+
+# Response ids per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits.
+_ID_CHUNK = 5_000
 
 
 def _tallied(
@@ -309,15 +397,16 @@ def round_counts_at(
     finite = [(m, d) for m, d in zip(moments, days, strict=True) if m is not None and d is not None]
     # One pass per moment: together they would read every answer between the two.
     partial = {
-        m: _raw(
+        m: _remainder(
             session,
             round_id,
-            [(tallies.day_start(d), m)],
+            tallies.day_start(d),
+            m,
             area_codes=area_codes,
             multi=multi,
             skip=skip,
             neighbourhoods=neighbourhoods,
-        )[0]
+        )
         for m, d in finite
     }
     out = {}
