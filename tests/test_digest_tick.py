@@ -166,3 +166,47 @@ def test_scheduled_and_final_digest_of_one_alliance_in_one_tick(services: Any) -
     assert kinds == {(SCHEDULED, standing.id), (FINAL, round_id)}
     assert tick(services, RUN + timedelta(minutes=1)).queued == []
     assert all(chat == -300 for chat, *_ in queued(db)) and alliance
+
+
+def test_enqueue_many_keeps_order_and_skips_known_keys(services: Any) -> None:
+    from storage.outbox import NewMessage, enqueue, enqueue_many
+
+    db = services.db
+    now = RUN
+    with db.session() as session:
+        assert enqueue(
+            session,
+            kind="digest",
+            dedupe_key="k1",
+            chat_id=-1,
+            method="sendMessage",
+            payload={"text": "a"},
+            now=now,
+        )
+    messages = [
+        NewMessage(kind="digest", dedupe_key=key, chat_id=-1, method="sendMessage", payload={})
+        for key in ("k0", "k1", "k2", "k3")
+    ]
+    with db.session() as session:
+        assert enqueue_many(session, messages, now) == 3
+        assert enqueue_many(session, messages, now) == 0
+        assert enqueue_many(session, [], now) == 0
+    keys = [key for _, key, *_ in queued(db)]
+    assert keys == ["k1", "k0", "k2", "k3"]
+
+
+def test_record_digests_reports_only_new_rows(services: Any) -> None:
+    from storage.alliances import DigestRecord, record_digests
+
+    db = services.db
+    a, b = link(db, "delft-west", -400), link(db, "rotterdam-zuid", -401)
+    round_id = standing_round(db).id
+
+    def record(alliance: int) -> DigestRecord:
+        return DigestRecord(alliance, round_id, SCHEDULED, RUN - WEEK, RUN, {"totaal|x": 12})
+
+    with db.session() as session:
+        assert record_digests(session, [record(a)], RUN) == [record(a)]
+    with db.session() as session:
+        assert record_digests(session, [record(a), record(b)], RUN) == [record(b)]
+    assert {row[0] for row in sent(db, RUN - timedelta(days=1))} == {a, b}
