@@ -152,7 +152,7 @@ class CountsCache:
             found = aggregates.area_totals_at(
                 self.session,
                 round_.id,
-                sorted(moments, key=lambda m: (m is None, m or datetime.min.replace(tzinfo=UTC))),
+                _in_order(moments),
                 area_codes=None if scope is None else [scope],
                 multi=[q.id for q in questions if q.type == "multi"],
                 skip=[q.id for q in questions if q.type == "text"],
@@ -175,17 +175,39 @@ class CountsCache:
             if area_code is None:
                 done = {m for (r, m, a) in self._counts if r == round_.id and a is None}
                 moments |= self._wanted.get(round_.id, set()) - done
-            found = aggregates.round_counts_at(
-                self.session,
-                round_.id,
-                sorted(moments, key=lambda m: (m is None, m or datetime.min.replace(tzinfo=UTC))),
-                area_codes=None if area_code is None else [area_code],
-                multi=[q.id for q in questions if q.type == "multi"],
-                skip=[q.id for q in questions if q.type == "text"],
-            )
+            multi = [q.id for q in questions if q.type == "multi"]
+            skip = [q.id for q in questions if q.type == "text"]
+            if area_code is None:
+                # The announced previous-digest totals come from the same read of the tallies.
+                done = {m for (r, m, a) in self._totals if r == round_.id and a is None}
+                totals_at = self._wanted_totals.get(round_.id, set()) - done
+                found, totals = aggregates.counts_with_totals(
+                    self.session,
+                    round_.id,
+                    _in_order(moments),
+                    _in_order(totals_at),
+                    multi=multi,
+                    skip=skip,
+                )
+                for moment, by_area in totals.items():
+                    self._totals[(round_.id, moment, None)] = by_area
+            else:
+                found = aggregates.round_counts_at(
+                    self.session,
+                    round_.id,
+                    _in_order(moments),
+                    area_codes=[area_code],
+                    multi=multi,
+                    skip=skip,
+                )
             for moment, result in found.items():
                 self._counts[(round_.id, moment, area_code)] = result
         return self._counts[key]
+
+
+def _in_order(moments: set[datetime | None]) -> list[datetime | None]:
+    """Moments oldest first, None (the whole round) last."""
+    return sorted(moments, key=lambda m: (m is None, m or datetime.min.replace(tzinfo=UTC)))
 
 
 def period_label(start: datetime, end: datetime, tz: ZoneInfo) -> str:

@@ -63,6 +63,15 @@ class _Counts:
         self.respondents: Counter[tuple[str, str | None, str]] = Counter()
         self.answers: Counter[tuple[str, str | None, str, str]] = Counter()
 
+    def minus_days(self, other: _Counts) -> _Counts:
+        """A new _Counts: self - other."""
+        out = _Counts()
+        out.respondents = self.respondents.copy()
+        out.answers = self.answers.copy()
+        out.respondents.subtract(other.respondents)
+        out.answers.subtract(other.answers)
+        return out
+
     def plus(self, other: _Counts) -> _Counts:
         """A new _Counts: self + other."""
         out = _Counts()
@@ -443,6 +452,118 @@ def area_totals_at(
         moment: {area: counts.total() for area, counts in result.areas.items()}
         for moment, result in found.items()
     }
+
+
+def counts_with_totals(
+    session: Session,
+    round_id: int,
+    moments: Sequence[datetime | None],
+    totals_at: Sequence[datetime | None],
+    *,
+    multi: Collection[str] = (),
+    skip: Collection[str] = (),
+) -> tuple[dict[datetime | None, RoundCounts], dict[datetime | None, dict[str, Sample]]]:
+    """round_counts_at(moments) and area_totals_at(totals_at) (all areas) in fewer reads.
+
+    A total at moment t on day T before a moment's day B is that moment's tallies read
+    (everything before B) summed per area, minus the day rows of [T, B), plus t's day
+    remainder: the total rows are read once, not once per moment.
+    """
+    moments = list(dict.fromkeys(moments))
+    days = [None if m is None else tallies.day_of(m) for m in moments]
+    distinct = list(dict.fromkeys(days))
+    tallied = dict(
+        zip(
+            distinct, _tallied(session, round_id, distinct, area_codes=None, skip=skip), strict=True
+        )
+    )
+    multi_set = set(multi)
+    counts: dict[datetime | None, RoundCounts] = {}
+    for moment, day in zip(moments, days, strict=True):
+        found = tallied[day]
+        if moment is not None and day is not None:
+            found = found.plus(
+                _remainder(
+                    session,
+                    round_id,
+                    tallies.day_start(day),
+                    moment,
+                    area_codes=None,
+                    multi=multi,
+                    skip=skip,
+                )
+            )
+        counts[moment] = _assemble(round_id, moment, found, multi_set)
+    totals: dict[datetime | None, dict[str, Sample]] = {}
+    rest: list[datetime | None] = []
+    for moment in dict.fromkeys(totals_at):
+        start = None if moment is None else tallies.day_of(moment)
+        later = [d for d in distinct if d is not None and start is not None and d >= start]
+        if moment is None or start is None or not later:
+            rest.append(moment)
+            continue
+        base = min(later)
+        found = _per_area(tallied[base]).minus_days(
+            _between(session, round_id, start, base, skip=skip)
+        )
+        found = found.plus(
+            _remainder(
+                session,
+                round_id,
+                tallies.day_start(start),
+                moment,
+                area_codes=None,
+                multi=multi,
+                skip=skip,
+                neighbourhoods=False,
+            )
+        )
+        assembled = _assemble(round_id, moment, found, multi_set)
+        totals[moment] = {area: c.total() for area, c in assembled.areas.items()}
+    if rest:
+        totals.update(area_totals_at(session, round_id, rest, multi=multi, skip=skip))
+    return counts, totals
+
+
+def _per_area(counts: _Counts) -> _Counts:
+    """The same counts per area only (neighbourhood None)."""
+    out = _Counts()
+    for (area, _, event), n in counts.respondents.items():
+        out.respondents[(area, None, event)] += n
+    for (area, _, qid, key), n in counts.answers.items():
+        out.answers[(area, None, qid, key)] += n
+    return out
+
+
+def _between(
+    session: Session, round_id: int, start: date, end: date, *, skip: Collection[str]
+) -> _Counts:
+    """The day rows of days start <= day < end, summed per area (neighbourhood None)."""
+    out = _Counts()
+    if start >= end:
+        return out
+    connection = session.connection()
+    for model in (ResponseTally, AnswerTally):
+        answers = model is AnswerTally
+        keys: list[Any] = (
+            [AnswerTally.question_id, AnswerTally.value_key] if answers else [ResponseTally.event]
+        )
+        conditions: list[Any] = [model.round_id == round_id, model.day >= start, model.day < end]
+        if answers and skip:
+            conditions.append(AnswerTally.question_id.not_in(list(skip)))
+        rows = connection.execute(
+            select(model.area_code, *keys, func.sum(model.count))
+            .where(*conditions)
+            .group_by(model.area_code, *keys)
+        ).all()
+        for row in rows:
+            if not row[-1]:
+                continue
+            if answers:
+                out.answers[(row[0], None, row[1], row[2])] += int(row[3])
+            else:
+                out.respondents[(row[0], None, row[1])] += int(row[2])
+    return out
 
 
 def recount_at(

@@ -33,3 +33,27 @@ def test_area_totals_equal_summed_neighbourhoods_after_random_activity(services:
         assert totals[moment] == expected, moment
         assert set(only[moment]) <= {"delft-west"}
         assert only[moment].get("delft-west") == expected.get("delft-west")
+
+
+def test_counts_with_totals_equal_the_separate_reads(services: Any) -> None:
+    db = services.db
+    moments = _play(db, random.Random(4), 120)
+    round_id = standing_round(db).id
+    # _play ends with [last moment, a day later, None]: totals before (and at) the last moment.
+    last = moments[-3]
+    assert last is not None
+    earlier = [*moments[:-3], last]
+    with db.session() as session:
+        counts, totals = aggregates.counts_with_totals(
+            session, round_id, [last], [*earlier, None], multi=MULTI, skip=TEXT
+        )
+        expected_counts = aggregates.round_counts_at(
+            session, round_id, [last], multi=MULTI, skip=TEXT
+        )
+        expected_totals = aggregates.area_totals_at(
+            session, round_id, [*earlier, None], multi=MULTI, skip=TEXT
+        )
+    assert counts[last].areas == expected_counts[last].areas
+    assert any(expected_totals[m] for m in earlier)  # the run did something
+    for moment in [*earlier, None]:
+        assert totals[moment] == expected_totals[moment], moment
