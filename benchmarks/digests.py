@@ -437,13 +437,21 @@ def main() -> None:
         profiler.runcall(run_digest_tick, db, areas, tz_now, chart=False)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     t_text, n_text = digests(chart=False)
-    # Where the time goes: one more text-only tick (not timed above) with its steps clocked.
-    with db.session() as session:
-        session.execute(delete(OutboxMessage))
-        session.execute(delete(DigestSent).where(DigestSent.period_end > previous_run))
-    steps, t_split = split(db, areas, tz_now)
+    # Where the time goes: more text-only ticks (not timed above) with their steps clocked;
+    # the fastest one is shown.
+    best_split: tuple[dict[str, float], float] | None = None
+    for _ in range(args.repeat):
+        with db.session() as session:
+            session.execute(delete(OutboxMessage))
+            session.execute(delete(DigestSent).where(DigestSent.period_end > previous_run))
+        found = split(db, areas, tz_now)
+        if best_split is None or found[1] < best_split[1]:
+            best_split = found
+    assert best_split is not None
+    steps, t_split = best_split
     print(
-        f"one more text-only tick, {t_split:.3f} s: "
+        f"where a text-only tick's time goes (fastest of {args.repeat} clocked ticks, "
+        f"{t_split:.3f} s): "
         + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in steps.items())
     )
     rss_text = peak_mb()

@@ -41,7 +41,8 @@ SCHEDULED, FINAL, ON_DEMAND = "scheduled", "final", "on_demand"
 ON_DEMAND_INTERVAL = timedelta(minutes=10)
 TICK_INTERVAL = timedelta(minutes=1)
 MAX_COMMENTS = 20
-# matplotlib's pyplot state is global: one chart at a time, whichever thread draws it.
+# matplotlib's font and text caches are shared by all figures: one chart at a time, whichever
+# thread draws it (the chart no longer uses pyplot's global state, but stays on the safe side).
 _CHART_LOCK = threading.Lock()
 
 
@@ -537,7 +538,8 @@ def queue_digests(db: Database, prepared: list[Prepared], now: datetime) -> list
             }
             done = [p for p in ready if (p.alliance_id, p.due.kind, p.due.period_end) in inserted]
             enqueue_many(session, [m for p in done for m in _messages(p)], now)
-        return [p in done for p in prepared]
+        queued = {id(p) for p in done}
+        return [id(p) in queued for p in prepared]
     except Exception:
         log.exception("queueing %d digests together failed; one at a time", len(prepared))
     out = []
