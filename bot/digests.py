@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from telegram.ext import Application, ContextTypes
 
@@ -29,9 +28,9 @@ from locales.catalogue import Catalogue, default_catalogue
 from storage import aggregates
 from storage import alliances as store
 from storage.db import Database
-from storage.models import Alliance, Round, SurveyVersion
+from storage.models import Alliance, DigestSent, Round, SurveyVersion
 from storage.outbox import NewMessage, enqueue_many
-from storage.rounds import OPEN, round_for_area
+from storage.rounds import pick_round, round_for_area
 from surveys.areas import Area, Areas
 from surveys.schema import Survey
 
@@ -306,14 +305,22 @@ def _schedule(alliance: Alliance) -> Schedule:
         return DEFAULT_SCHEDULE
 
 
-def due_digests(session: Session, now: datetime, tz: ZoneInfo) -> list[Due]:
-    """Scheduled digests whose latest run has passed unsent, and final digests of closed rounds."""
+def due_digests(
+    session: Session,
+    now: datetime,
+    tz: ZoneInfo,
+    latest: Mapping[int, DigestSent] | None = None,
+) -> list[Due]:
+    """Scheduled digests whose latest run has passed unsent, and final digests of closed rounds.
+
+    `latest`: store.last_digests, when the caller has read it already.
+    """
     found: list[Due] = []
     closed = session.scalars(
         select(Round).where(Round.status == "closed", Round.standing.is_(False))
     ).all()
     # Three queries for all alliances: each one's latest digest covers its latest run or not.
-    latest = store.last_digests(session)
+    latest = store.last_digests(session) if latest is None else latest
     finals = store.final_digests_sent(session)
     for alliance in store.all_alliances(session):
         run = _schedule(alliance).previous_run(now, tz)
@@ -359,7 +366,7 @@ def _round_and_last(
     if due.round_id is not None:
         round_ = session.get(Round, due.round_id)
     else:
-        round_ = _round_for_area(cache.rounds(), area_code, due.period_end)
+        round_ = pick_round(cache.rounds(), area_code, due.period_end)
     if round_ is None:
         return None
     if last is _NO_LAST:
@@ -368,21 +375,6 @@ def _round_and_last(
         last is not None and last.round_id == round_.id and last.period_end < due.period_end
     )
     return round_, last, same_round
-
-
-def _round_for_area(rounds: list[Round], area_code: str, now: datetime) -> Round | None:
-    """storage.rounds.round_for_area from rounds loaded once: a published open round, else the
-    standing one (same order: published first, the latest opened first)."""
-    candidates = sorted(
-        (r for r in rounds if r.status == OPEN and r.opens_at <= now),
-        key=lambda r: (r.standing, -r.opens_at.timestamp(), -r.id),
-    )
-    for candidate in candidates:
-        if candidate.closes_at <= now:
-            continue
-        if candidate.area_codes is None or area_code in candidate.area_codes:
-            return candidate
-    return None
 
 
 def _announce(cache: CountsCache, due: Due, alliance: Alliance, last: Any = _NO_LAST) -> None:
@@ -435,27 +427,43 @@ def _prepare(
 
 
 def queue_digest(session: Session, prepared: Prepared, now: datetime) -> bool:
-    """Record the digest and queue its messages in this transaction; False if already there."""
-    due = prepared.due
-    latest = store.last_digest(session, prepared.alliance_id)
-    if (latest.id if latest is not None else None) != prepared.previous_id:
-        return False  # another digest came in between: recompute at the next tick
-    try:
-        with session.begin_nested():
-            store.record_digest(
-                session,
-                alliance_id=prepared.alliance_id,
-                round_id=prepared.round_id,
-                kind=due.kind,
-                period_start=prepared.period_start,
-                period_end=due.period_end,
-                published_n=prepared.digest.published_n,
-                now=now,
-            )
-    except IntegrityError:
-        return False
-    enqueue_many(session, _messages(prepared), now)
-    return True
+    """Record the digest and queue its messages in this transaction; False if not queued."""
+    return _queue(session, [prepared], now)[0]
+
+
+def _queue(session: Session, prepared: list[Prepared], now: datetime) -> list[bool]:
+    """Record and queue digests in the caller's transaction, in three statements.
+
+    Per digest: the alliance is still linked, no other digest was recorded since it was
+    computed (else it is recomputed at the next tick), and its (alliance, kind, period_end) row
+    is new (else it was decided elsewhere).
+    """
+    ids = {p.alliance_id for p in prepared}
+    linked = set(session.scalars(select(Alliance.id).where(Alliance.id.in_(ids))))
+    latest = store.last_digests(session)
+    ready = []
+    for p in prepared:
+        last = latest.get(p.alliance_id)
+        if p.alliance_id in linked and (last.id if last else None) == p.previous_id:
+            ready.append(p)
+    records = [
+        store.DigestRecord(
+            alliance_id=p.alliance_id,
+            round_id=p.round_id,
+            kind=p.due.kind,
+            period_start=p.period_start,
+            period_end=p.due.period_end,
+            published_n=p.digest.published_n,
+        )
+        for p in ready
+    ]
+    inserted = {
+        (r.alliance_id, r.kind, r.period_end) for r in store.record_digests(session, records, now)
+    }
+    done = [p for p in ready if (p.alliance_id, p.due.kind, p.due.period_end) in inserted]
+    enqueue_many(session, [m for p in done for m in _messages(p)], now)
+    queued = {id(p) for p in done}
+    return [id(p) in queued for p in prepared]
 
 
 def _messages(prepared: Prepared) -> list[NewMessage]:
@@ -503,52 +511,22 @@ def _messages(prepared: Prepared) -> list[NewMessage]:
 
 
 def queue_digests(db: Database, prepared: list[Prepared], now: datetime) -> list[bool]:
-    """queue_digest for several digests in one transaction and three statements.
+    """queue_digest for several digests in one transaction.
 
-    Same checks, per digest: the alliance still linked, no other digest recorded since it was
-    computed, its (alliance, kind, period_end) row new. Should the batch fail, each digest is
-    queued in its own transaction, so one bad digest cannot stop the others.
+    Should the batch fail, each digest is queued in its own transaction, so one bad digest
+    cannot stop the others.
     """
     if not prepared:
         return []
     try:
         with db.session() as session:
-            ids = {p.alliance_id for p in prepared}
-            linked = set(session.scalars(select(Alliance.id).where(Alliance.id.in_(ids))))
-            latest = store.last_digests(session)
-            ready = []
-            for p in prepared:
-                last = latest.get(p.alliance_id)
-                if p.alliance_id in linked and (last.id if last else None) == p.previous_id:
-                    ready.append(p)
-            records = [
-                store.DigestRecord(
-                    alliance_id=p.alliance_id,
-                    round_id=p.round_id,
-                    kind=p.due.kind,
-                    period_start=p.period_start,
-                    period_end=p.due.period_end,
-                    published_n=p.digest.published_n,
-                )
-                for p in ready
-            ]
-            inserted = {
-                (r.alliance_id, r.kind, r.period_end)
-                for r in store.record_digests(session, records, now)
-            }
-            done = [p for p in ready if (p.alliance_id, p.due.kind, p.due.period_end) in inserted]
-            enqueue_many(session, [m for p in done for m in _messages(p)], now)
-        queued = {id(p) for p in done}
-        return [id(p) in queued for p in prepared]
+            return _queue(session, prepared, now)
     except Exception:
         log.exception("queueing %d digests together failed; one at a time", len(prepared))
     out = []
     for p in prepared:
         try:
             with db.session() as session:
-                if session.get(Alliance, p.alliance_id) is None:
-                    out.append(False)
-                    continue
                 out.append(queue_digest(session, p, now))
         except Exception:
             log.exception("digest %s for alliance %d failed", p.due.kind, p.alliance_id)
@@ -566,17 +544,13 @@ def _make(
     min_n: int,
     chart: bool,
     now: datetime,
-    cache: CountsCache | None = None,
 ) -> bool:
     """Compute (read transaction), render (no transaction), record and queue (short write)."""
     with db.session() as session:
         alliance = session.get(Alliance, due.alliance_id)
         if alliance is None:
             return False
-        local_cache = cache if cache is not None else CountsCache(session, catalogue)
-        if cache is not None:
-            local_cache.session = session
-        made = _prepare(local_cache, alliance, due, areas=areas, tz=tz)
+        made = _prepare(CountsCache(session, catalogue), alliance, due, areas=areas, tz=tz)
         chat_id, area_code, lang = alliance.chat_id, alliance.area_code, alliance.language
     if made is None:
         return False
@@ -595,8 +569,6 @@ def _make(
         digest=digest,
     )
     with db.session() as session:
-        if session.get(Alliance, due.alliance_id) is None:
-            return False  # unlinked meanwhile
         return queue_digest(session, prepared, now)
 
 
@@ -623,7 +595,8 @@ def run_digest_tick(
     one_by_one: list[Due] = []
     computed: list[tuple[Due, Alliance, DigestInput, dict[str, Any]]] = []
     with db.session() as session:
-        report.due = due_digests(session, now, tz)
+        latest = store.last_digests(session)
+        report.due = due_digests(session, now, tz, latest)
         cache = CountsCache(session, catalogue)
         first: list[Due] = []
         seen: set[int] = set()
@@ -636,7 +609,6 @@ def run_digest_tick(
                 select(Alliance).where(Alliance.id.in_([d.alliance_id for d in first]))
             )
         }
-        latest = store.last_digests(session)
         for due in first:
             alliance = alliances.get(due.alliance_id)
             if alliance is not None:

@@ -255,30 +255,6 @@ def last_digest_times(session: Session) -> dict[int, datetime]:
     return {alliance_id: moment for alliance_id, moment in rows}
 
 
-def digest_covering(session: Session, alliance_id: int, moment: datetime) -> bool:
-    """Whether some digest of this alliance already covers data up to `moment` or later."""
-    found = session.scalar(
-        select(DigestSent.id)
-        .where(DigestSent.alliance_id == alliance_id, DigestSent.period_end >= moment)
-        .limit(1)
-    )
-    return found is not None
-
-
-def final_digest_sent(session: Session, alliance_id: int, round_id: int) -> bool:
-    """Whether this alliance got the final digest of this round."""
-    found = session.scalar(
-        select(DigestSent.id)
-        .where(
-            DigestSent.alliance_id == alliance_id,
-            DigestSent.round_id == round_id,
-            DigestSent.kind == "final",
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
 @dataclass(frozen=True)
 class DigestRecord:
     """A digest to record with record_digests."""
@@ -332,29 +308,3 @@ def _record_digests_statement(dialect: str) -> Any:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def record_digest(
-    session: Session,
-    *,
-    alliance_id: int,
-    round_id: int | None,
-    kind: str,
-    period_start: datetime,
-    period_end: datetime,
-    published_n: dict[str, int],
-    now: datetime,
-) -> DigestSent:
-    """Insert the record (flushed now, so a duplicate fails before anything is queued)."""
-    row = DigestSent(
-        alliance_id=alliance_id,
-        round_id=round_id,
-        kind=kind,
-        period_start=period_start,
-        period_end=period_end,
-        published_n=dict(published_n),
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row

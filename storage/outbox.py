@@ -111,37 +111,19 @@ def enqueue(
     file_data: bytes | None = None,
 ) -> bool:
     """Queue a message in the caller's transaction; False when `dedupe_key` is already queued."""
-    values = {
-        "kind": kind,
-        "dedupe_key": dedupe_key,
-        "chat_id": chat_id,
-        "is_group": is_group,
-        "resident_id": resident_id,
-        "alliance_id": alliance_id,
-        "method": method,
-        "payload": payload,
-        "file_name": file_name,
-        "file_data": file_data,
-        "status": PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
-    dialect = session.get_bind().dialect.name
-    insert: Any
-    if dialect == "postgresql":
-        insert = postgresql.insert(OutboxMessage)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(OutboxMessage)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database dialect {dialect!r}")
-    statement = (
-        insert.values(**values)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(OutboxMessage.id)
+    message = NewMessage(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        chat_id=chat_id,
+        method=method,
+        payload=payload,
+        resident_id=resident_id,
+        alliance_id=alliance_id,
+        is_group=is_group,
+        file_name=file_name,
+        file_data=file_data,
     )
-    # RETURNING, not rowcount: the ORM insert path does not report rowcount reliably.
-    return session.execute(statement).scalar_one_or_none() is not None
+    return enqueue_many(session, [message], now) == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +167,7 @@ def enqueue_many(session: Session, messages: Sequence[NewMessage], now: datetime
     ]
     statement = _enqueue_many_statement(session.get_bind().dialect.name)
     # A parameter list ("insertmanyvalues"): rows go in in this order, so per chat ids keep it.
+    # RETURNING, not rowcount: the insert path does not report rowcount reliably.
     return len(session.execute(statement, rows).all())
 
 

@@ -70,17 +70,26 @@ def ensure_standing_round(session: Session, survey_version_id: int, now: datetim
 
 def round_for_area(session: Session, area_code: str, now: datetime) -> Round | None:
     """The round a resident of `area_code` answers now: a published open round, else the standing one."""
-    candidates = session.scalars(
-        select(Round)
-        .where(Round.status == OPEN, Round.opens_at <= now)
-        .order_by(Round.standing.asc(), Round.opens_at.desc(), Round.id.desc())
-    ).all()
-    for candidate in candidates:
-        if candidate.closes_at <= now:
-            continue
-        if candidate.area_codes is None or area_code in candidate.area_codes:
-            return candidate
-    return None
+    return pick_round(
+        session.scalars(select(Round).where(Round.status == OPEN, Round.opens_at <= now)),
+        area_code,
+        now,
+    )
+
+
+def pick_round(rounds: Iterable[Round], area_code: str, now: datetime) -> Round | None:
+    """round_for_area among rounds already loaded (the digest tick loads them all once)."""
+    current = [
+        r
+        for r in rounds
+        if r.status == OPEN
+        and r.opens_at <= now < r.closes_at
+        and (r.area_codes is None or area_code in r.area_codes)
+    ]
+    # Published rounds before the standing one; among them the latest opened, then the newest.
+    current.sort(key=lambda r: (r.opens_at, r.id), reverse=True)
+    current.sort(key=lambda r: r.standing)
+    return current[0] if current else None
 
 
 # ---- publishing --------------------------------------------------------------------------------
