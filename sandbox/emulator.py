@@ -20,6 +20,8 @@ from html.parser import HTMLParser
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl
 
+from sandbox.network import Network, NetworkFault
+
 JSON = dict[str, Any]
 
 DEFAULT_TOKEN = "123456789:EMULATOR-buurtstem-test-token"
@@ -399,6 +401,8 @@ class RequestRecord:
     time: float
     status: int = 200
     error: str | None = None
+    started: float = 0.0  # time.monotonic() when the call began, latency included
+    finished: float = 0.0  # and when its answer left (0 while in flight)
 
 
 @dataclass
@@ -802,12 +806,14 @@ class BotAPIEmulator:
         privacy_mode: bool = True,
         callback_timeout: float = 15.0,
         first_update_id: int = 1,
+        network: Network | None = None,
     ) -> None:
         self.token = token
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else BOT_ID
         self.bot = SimUser(id=bot_id, first_name=bot_first_name, username=bot_username, is_bot=True)
         self.clock: Callable[[], float] = as_time_function(clock)
         self.limits = limits or RateLimits()
+        self.network = network or Network()
         self.privacy_mode = privacy_mode
         self.callback_timeout = callback_timeout
         self.users: dict[int, SimUser] = {}
@@ -878,11 +884,62 @@ class BotAPIEmulator:
         *,
         token: str | None = None,
     ) -> tuple[int, JSON]:
-        """Run one Bot API method; returns (HTTP status, JSON body) exactly like Telegram."""
+        """Run one Bot API method; returns (HTTP status, JSON body) exactly like Telegram.
+
+        The `network` settings add latency and faults: a refused call returns 429 or 502
+        without acting; a broken connection raises `NetworkFault` (before acting, or after
+        acting when the answer is lost), which the transports turn into connection errors.
+        """
+        network = self.network
         raw = dict(params or {})
         record = RequestRecord(method=method, params=_loggable(raw, files), time=self.clock())
+        record.started = time.monotonic()
         self.requests.append(record)
         self.stats["requests"] += 1
+        try:
+            before, after = network.delays()
+            if before:
+                await asyncio.sleep(before)
+            fault = network.fault_for(method) if network.faulty else None
+            if fault is None or fault == "lose":
+                status, payload = await self._call(method, raw, files, record, token=token)
+            else:
+                status, payload = self._refuse(record, fault)
+            if after:
+                await asyncio.sleep(after)
+            if fault == "lose":
+                self.stats["fault_lose"] += 1
+                raise NetworkFault("lose", performed=True)
+            return status, payload
+        finally:
+            record.finished = time.monotonic()
+
+    def _refuse(self, record: RequestRecord, fault: str) -> tuple[int, JSON]:
+        """An injected fault that stops a call before Telegram acts on it."""
+        self.stats[f"fault_{fault}"] += 1
+        if fault == "connect":
+            record.status, record.error = 0, "connection failed (emulated)"
+            raise NetworkFault("connect", performed=False)
+        if fault == "429":
+            retry_after = self.network.retry_after
+            error = ApiError(
+                429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+            )
+        else:
+            error = ApiError(502, "Bad Gateway")
+        record.status, record.error = error.code, error.description
+        self.stats[f"error_{error.code}"] += 1
+        return error.code, error.payload()
+
+    async def _call(
+        self,
+        method: str,
+        raw: JSON,
+        files: dict[str, UploadedFile] | None,
+        record: RequestRecord,
+        *,
+        token: str | None,
+    ) -> tuple[int, JSON]:
         try:
             if token is not None and token != self.token:
                 raise ApiError(401, "Unauthorized")

@@ -39,6 +39,9 @@ class BotHarness:
 
     mode="process": each update goes through `app.process_update` (PTB's real dispatch) and
     the call returns when the handlers, and tasks they started, are done.
+    mode="queue": each update is put on `app.update_queue`, as PTB's webhook server does, so it
+    goes through the app's update processor (concurrency, per-chat order); the call returns
+    when the queue is drained. `deliver_burst` puts several at once.
     mode="polling": the app's own Updater long-polls getUpdates; a call returns once the
     emulator saw the update confirmed (offset moved past it), the update queue is drained
     and handler tasks are done.
@@ -54,8 +57,8 @@ class BotHarness:
         poll_timeout: int = 5,
         raise_errors: bool | None = None,
     ) -> None:
-        if mode not in ("process", "polling"):
-            raise ValueError("mode must be 'process' or 'polling'")
+        if mode not in ("process", "polling", "queue"):
+            raise ValueError("mode must be 'process', 'queue' or 'polling'")
         self.emulator = emulator
         self.app = app
         self.mode = mode
@@ -156,6 +159,10 @@ class BotHarness:
         if self.mode == "process":
             self.emulator.confirm(update_id)
             await self.app.process_update(Update.de_json(update, self.app.bot))
+        elif self.mode == "queue":
+            self.emulator.confirm(update_id)
+            await self.app.update_queue.put(Update.de_json(update, self.app.bot))
+            await self._wait(self.app.update_queue.join(), "the update queue to drain")
         else:
             confirmed = await self.emulator.wait_until(
                 lambda: self.emulator.is_confirmed(update_id), self.timeout
@@ -165,6 +172,26 @@ class BotHarness:
             await self._wait(self.app.update_queue.join(), "the update queue to drain")
         await self._wait_tasks(before)
         self.delivered += 1
+        if self.raise_errors and len(self.errors) > errors_before:
+            error = self.errors[errors_before]
+            raise HarnessError(f"a handler raised {error!r}") from error
+
+    async def deliver_burst(self, updates: list[JSON | None]) -> None:
+        """Hand several updates to the bot at once (mode="queue"), wait until all are handled.
+
+        They arrive in the given order, as Telegram delivers them; the app's update processor
+        decides what runs concurrently.
+        """
+        if self.mode != "queue":
+            raise ValueError("deliver_burst needs mode='queue'")
+        errors_before = len(self.errors)
+        for update in updates:
+            if update is None:
+                continue
+            self.emulator.confirm(int(update["update_id"]))
+            await self.app.update_queue.put(Update.de_json(update, self.app.bot))
+        await self._wait(self.app.update_queue.join(), "the update queue to drain")
+        self.delivered += sum(1 for update in updates if update is not None)
         if self.raise_errors and len(self.errors) > errors_before:
             error = self.errors[errors_before]
             raise HarnessError(f"a handler raised {error!r}") from error

@@ -22,6 +22,7 @@ from bot.clock import Clock, SystemClock
 from bot.settings import Settings
 from handlers.services import Services
 from sandbox.emulator import BotAPIEmulator, SimUser
+from sandbox.network import Network
 from sandbox.server import EmulatorServer
 from sandbox.web import Control, SandboxInfo, build_web_app
 from storage.db import Database
@@ -191,7 +192,15 @@ class Sandbox:
         self.survey_path = Path(survey_file or settings.survey_file or DEFAULT_SURVEY_PATH)
         self.fresh = fresh
         self.clock = clock or SystemClock()
-        self.emulator = BotAPIEmulator()
+        # As far away and as flaky as the settings say (docs/emulator.md, "Network").
+        self.emulator = BotAPIEmulator(
+            network=Network(
+                latency=settings.sandbox_latency_ms / 1000,
+                jitter=settings.sandbox_jitter_ms / 1000,
+                refuse_429=settings.sandbox_refuse_429,
+                refuse_5xx=settings.sandbox_refuse_5xx,
+            )
+        )
         self.emulator_server = EmulatorServer(self.emulator, host=host, port=0)
         self.storage: SandboxDatabase | None = None
         self.db: Database | None = None
@@ -226,7 +235,7 @@ class Sandbox:
             }
         )
         await asyncio.to_thread(upgrade, settings.database_url)
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, workers=settings.db_pool_size)
         self.services = build_services(settings, self.db, self.clock)
         self._populate(seed_alliances(self.db, self.clock.now()))
         # The real bot: PTB's default HTTPXRequest talks to the emulator over HTTP, as to Telegram.

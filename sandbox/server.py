@@ -24,6 +24,7 @@ from sandbox.emulator import (
     StoredMessage,
     decode_body,
 )
+from sandbox.network import NetworkFault
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,9 +123,15 @@ async def _bot_method(request: web.Request) -> web.Response:
         params, files = decode_body(request.headers.get("Content-Type"), body, request.query_string)
     except ApiError as error:
         return web.json_response(error.payload(), status=error.code)
-    status, payload = await emulator.call(
-        request.match_info["method"], params, files, token=request.match_info["token"]
-    )
+    try:
+        status, payload = await emulator.call(
+            request.match_info["method"], params, files, token=request.match_info["token"]
+        )
+    except NetworkFault:
+        # The connection breaks without an answer: the client sees a network error.
+        if request.transport is not None:
+            request.transport.abort()
+        raise web.HTTPServiceUnavailable() from None
     return web.json_response(payload, status=status)
 
 
@@ -299,6 +306,18 @@ async def _limits(request: web.Request) -> web.Response:
     return web.json_response(vars(emulator.limits) | {})
 
 
+async def _network(request: web.Request) -> web.Response:
+    """Read or change latency and faults: POST {"latency": 0.1, "refuse_429": 0.15, ...}."""
+    emulator = request.app[EMULATOR_KEY]
+    if request.method == "POST":
+        body = await json_body(request)
+        try:
+            emulator.network.configure(**body)
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"ok": False, "description": str(exc)}, status=400)
+    return web.json_response(emulator.network.describe())
+
+
 async def _time(request: web.Request) -> web.Response:
     emulator = request.app[EMULATOR_KEY]
     body = await json_body(request)
@@ -350,6 +369,7 @@ def build_app(emulator: BotAPIEmulator) -> web.Application:
     app.router.add_get("/_emulator/files/{file_id}", _file_bytes)
     app.router.add_post("/_emulator/limits", _limits)
     app.router.add_post("/_emulator/time", _time)
+    app.router.add_route("*", "/_emulator/network", _network)
     app.router.add_get("/_emulator/requests", _requests)
     app.router.add_get("/_emulator/events", _events)
     return app
@@ -472,6 +492,33 @@ async def serve(emulator: BotAPIEmulator, host: str, port: int) -> None:
         await asyncio.Event().wait()
 
 
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """--latency-ms, --jitter-ms and the fault shares (docs/emulator.md, "Network")."""
+    group = parser.add_argument_group("network (how far away Telegram seems)")
+    group.add_argument("--latency-ms", type=float, default=0.0, help="round trip per Bot API call")
+    group.add_argument("--jitter-ms", type=float, default=0.0, help="+/- on the latency, uniform")
+    group.add_argument("--refuse-429", type=float, default=0.0, help="share of calls refused (429)")
+    group.add_argument("--retry-after", type=int, default=1, help="retry_after of those 429s")
+    group.add_argument("--refuse-5xx", type=float, default=0.0, help="share refused (502)")
+    group.add_argument("--connect-error", type=float, default=0.0, help="share not arriving")
+    group.add_argument("--lose-response", type=float, default=0.0, help="share done, answer lost")
+    group.add_argument("--seed", type=int, default=None, help="reproducible faults and jitter")
+
+
+def network_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The Network fields from parsed `add_network_arguments` options."""
+    return {
+        "latency": args.latency_ms / 1000,
+        "jitter": args.jitter_ms / 1000,
+        "refuse_429": args.refuse_429,
+        "retry_after": args.retry_after,
+        "refuse_5xx": args.refuse_5xx,
+        "connect_error": args.connect_error,
+        "lose_response": args.lose_response,
+        "seed": args.seed,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m sandbox.server --port N`: run the emulator standalone."""
     parser = argparse.ArgumentParser(prog="python -m sandbox.server", description=main.__doc__)
@@ -480,12 +527,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default=None, help="bot token the emulator accepts")
     parser.add_argument("--username", default="buurtstem_bot", help="the bot's username")
     parser.add_argument("--limits", action="store_true", help="enforce Telegram's rate limits")
+    add_network_arguments(parser)
     args = parser.parse_args(argv)
     kwargs: dict[str, Any] = {"bot_username": args.username}
     if args.token:
         kwargs["token"] = args.token
     emulator = BotAPIEmulator(**kwargs)
     emulator.limits.enabled = args.limits
+    emulator.network.configure(**network_settings(args))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(emulator, args.host, args.port))
 

@@ -11,6 +11,7 @@ from telegram.ext import ApplicationBuilder
 from telegram.request import HTTPXRequest
 
 from sandbox.emulator import ApiError, BotAPIEmulator, UploadedFile, decode_body
+from sandbox.network import NetworkFault
 
 _METHOD_PATH = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)/?$")
 _FILE_PATH = re.compile(r"^/file/bot(?P<token>[^/]+)/(?P<path>.+)$")
@@ -36,9 +37,16 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
             params, files = decode_request(request, body)
         except ApiError as error:
             return _json(error.code, error.payload())
-        status, payload = await self.emulator.call(
-            match["method"], params, files, token=match["token"]
-        )
+        try:
+            status, payload = await self.emulator.call(
+                match["method"], params, files, token=match["token"]
+            )
+        except NetworkFault as fault:
+            # What httpx raises when a connection fails before sending, or breaks before the
+            # answer arrives (the caller cannot tell whether Telegram acted).
+            if fault.performed:
+                raise httpx.ReadError("connection lost before the answer (emulated)") from fault
+            raise httpx.ConnectError("connection failed (emulated)") from fault
         return _json(status, payload)
 
     def _file(self, token: str, path: str) -> httpx.Response:
