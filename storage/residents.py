@@ -24,7 +24,8 @@ def claim_update(session: Session, update_id: int, now: datetime) -> bool:
     result = session.execute(
         _claim_statement(dialect), {"update_id": update_id, "processed_at": now}
     )
-    return bool(getattr(result, "rowcount", 0))
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT .. ON CONFLICT DO NOTHING.
+    return result.first() is not None
 
 
 @cache
@@ -32,7 +33,11 @@ def _claim_statement(dialect: str) -> Any:
     # Built once: runs on every update, and building the construct costs more than the INSERT.
     table = ProcessedUpdate.__table__
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(table).on_conflict_do_nothing()  # type: ignore[arg-type]
+    return (
+        insert(table)  # type: ignore[arg-type]
+        .on_conflict_do_nothing()
+        .returning(table.c.update_id)  # type: ignore[attr-defined]
+    )
 
 
 def purge_processed_updates(session: Session, before: datetime) -> int:
