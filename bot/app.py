@@ -16,10 +16,12 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.clock import Clock, SystemClock
 from bot.digests import register_digest_jobs
+from bot.ordering import ChatOrderedProcessor
+from bot.retrying import retrying
 from bot.rounds import register_round_jobs
 from bot.settings import Settings
 from handlers import alliance, resident, results
@@ -89,8 +91,10 @@ def build_application(
     builder = ApplicationBuilder().token(settings.token or "0:sandbox")
     builder = builder.base_url(settings.api_base_url.rstrip("/") + "/bot")
     builder = builder.base_file_url(settings.api_base_url.rstrip("/") + "/file/bot")
-    if request is not None:
-        builder = builder.request(request)
+    # Replies wait out 429s and retry what cannot be sent twice (bot/retrying.py).
+    builder = builder.request(retrying(request or HTTPXRequest()))
+    # Different chats at once, each chat's updates in order (bot/ordering.py).
+    builder = builder.concurrent_updates(ChatOrderedProcessor(settings.concurrent_updates))
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
     builder = builder.post_init(_post_init)
@@ -164,8 +168,8 @@ async def register_commands(application: Application, services: Services) -> Non
 async def _housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Forget old update ids (Telegram does not redeliver them after 24 hours)."""
     services: Services = context.application.bot_data[SERVICES_KEY]
-    with services.db.session() as session:
-        purge_processed_updates(session, services.clock.now() - timedelta(days=2))
+    before = services.clock.now() - timedelta(days=2)
+    await services.db.run(lambda session: purge_processed_updates(session, before))
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -137,6 +137,20 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.bot_api_retries = Counter(
+            "buurtstem_bot_api_retries",
+            "Bot API calls made again after a refusal or network failure, by reason "
+            "(429, 502, 503, 504, network).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.replies_lost = Counter(
+            "buurtstem_replies_lost",
+            "Replies to residents and groups that Telegram finally refused or that could not be "
+            "sent, by reason (blocked, refused, flood, network).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.registry.register(_ScrapeTimeCollector(outbox, leader))
 
     def update_handled(self, kind: str) -> None:
@@ -158,6 +172,14 @@ class Metrics:
     def error(self, kind: str) -> None:
         """Count one error of `kind`."""
         self.errors.labels(kind=kind).inc()
+
+    def bot_api_retry(self, method: str, reason: str) -> None:
+        """Count one Bot API call made again (the method is not a label: kept few)."""
+        self.bot_api_retries.labels(reason=reason).inc()
+
+    def reply_lost(self, reason: str) -> None:
+        """Count one reply that did not reach its chat."""
+        self.replies_lost.labels(reason=reason).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric (may query the database)."""

@@ -24,7 +24,6 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-import httpx
 from sqlalchemy.orm import Session
 from telegram import Bot, InlineKeyboardMarkup, InputFile, Message
 from telegram.error import (
@@ -40,6 +39,7 @@ from telegram.error import (
 )
 
 from bot.clock import Clock, SystemClock
+from bot.retrying import surely_not_sent, without_retries
 from storage import outbox as store
 from storage.db import Database
 
@@ -218,12 +218,6 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 def _reason(exc: BaseException) -> str:
     """Error class and message; Telegram's messages name no chat or user."""
     return f"{type(exc).__name__}: {exc}"
-
-
-def _surely_not_sent(exc: NetworkError) -> bool:
-    """True when the request cannot have reached the server (connection never made)."""
-    cause = exc.__cause__
-    return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 class OutboxSender:
@@ -514,7 +508,7 @@ class OutboxSender:
         self._count(report, exc)
         delay = min(self.backoff_max, self.backoff_base * 2 ** (message.attempts - 1))
         delay *= 0.5 + self._rng.random() / 2  # jitter: senders recovering together spread out
-        if isinstance(exc, NetworkError) and not _surely_not_sent(exc):
+        if isinstance(exc, NetworkError) and not surely_not_sent(exc):
             # A read timeout may mean Telegram got it: retrying is at least once for this row.
             log.info("outbox: message %d: ambiguous network error, retrying", message.id)
         at = self.clock.now() + timedelta(seconds=delay)
@@ -559,7 +553,11 @@ class OutboxSender:
         report.errors[name] = report.errors.get(name, 0) + 1
 
     async def _call(self, message: store.ClaimedMessage) -> Message:
-        """Call the Bot API method the row names."""
+        """Call the Bot API method the row names, once: this sender schedules its own retries."""
+        with without_retries():
+            return await self._call_once(message)
+
+    async def _call_once(self, message: store.ClaimedMessage) -> Message:
         params = dict(message.payload)
         kwargs: dict[str, Any] = {}
         markup = params.pop("reply_markup", None)

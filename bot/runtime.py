@@ -31,6 +31,7 @@ from bot.health import HealthServer, bot_api_check, database_check
 from bot.leader import Leadership
 from bot.metrics import Metrics, outbox_stats_from
 from bot.outbox import OutboxSender, SendReport
+from bot.retrying import RetryingRequest
 from handlers.services import Services
 from storage.db import normalise_url
 from storage.models import Answer
@@ -220,6 +221,9 @@ class Runtime:
         # Group -1 runs before the handlers and never stops them: counting only.
         app.add_handler(TypeHandler(object, self._count_update), group=-1)
         app.add_error_handler(self._count_error)
+        request = app.bot.request
+        if isinstance(request, RetryingRequest) and request.on_retry is None:
+            request.on_retry = self.metrics.bot_api_retry
         event.listen(self.services.db.sessionmaker, "after_flush", self._after_flush)
         event.listen(self.services.db.sessionmaker, "after_commit", self._after_commit)
         event.listen(self.services.db.sessionmaker, "after_rollback", self._after_rollback)

@@ -91,7 +91,43 @@ class Settings(BaseSettings):
     outbox_rate: float = Field(
         default=30.0, gt=0, description="Messages per second the outbox sender sends at most."
     )
+    concurrent_updates: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="Updates one instance handles at the same time. Updates of different chats "
+        "run concurrently; one chat's updates always run one after another, in order.",
+    )
+    db_pool_size: int = Field(
+        default=8,
+        ge=1,
+        le=128,
+        description="Worker threads that run the updates' database transactions, and the "
+        "database connections kept for them (jobs may open as many again).",
+    )
     sandbox_port: int = Field(default=8080, description="Port of the sandbox web page.")
+    sandbox_latency_ms: float = Field(
+        default=0.0,
+        ge=0,
+        description="Sandbox only: how long each Bot API call of the emulated Telegram takes "
+        "(round trip; Telegram's servers are about 100 ms from a Dutch host).",
+    )
+    sandbox_jitter_ms: float = Field(
+        default=0.0, ge=0, description="Sandbox only: +/- variation of that latency."
+    )
+    sandbox_refuse_429: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Sandbox only: share of the bot's messages, edits and answers that the "
+        "emulated Telegram refuses with 429 (flood control, retry after 1 s).",
+    )
+    sandbox_refuse_5xx: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Sandbox only: share refused with 502 Bad Gateway.",
+    )
     sandbox_dir: str = Field(
         default="sandbox-data", description="Folder for the sandbox's SQLite database and files."
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 
 from sqlalchemy import func, select
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.rounds import local, zone
+from handlers.replies import reply
 from handlers.resident import telegram_language, unknown_command
 from handlers.services import Services, services
 from storage import rounds as store
@@ -39,10 +40,10 @@ async def rounds_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await unknown_command(update, context)
         return
     lang = telegram_language(svc, update) or "nl"
-    message = update.effective_message
-    assert message is not None
-    for chunk in split_message(rounds_status(svc, lang)):
-        await message.reply_text(chunk, parse_mode=ParseMode.HTML)
+    # Off the event loop: other residents' updates go on while the counts are read.
+    status = await asyncio.to_thread(rounds_status, svc, lang)
+    for chunk in split_message(status):
+        await reply(update, context, chunk)
 
 
 def rounds_status(svc: Services, lang: str) -> str:

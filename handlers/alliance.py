@@ -8,12 +8,14 @@ import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from bot.digests import queue_on_demand
 from bot.schedules import WEEKDAYS, Schedule
+from handlers.replies import reply
 from handlers.services import Services, services
 from storage import alliances as store
 from storage.residents import claim_update
@@ -53,30 +55,32 @@ async def link_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     lang = _lang(svc, update)
     if chat.type == ChatType.PRIVATE:
-        await message.reply_html(svc.text(lang, "alliance.link.private_only"))
+        await reply(update, context, svc.text(lang, "alliance.link.private_only"))
         return
     now = svc.clock.now()
     text = " ".join(context.args or [])
-    with svc.db.session() as session:
+
+    def work(session: Session) -> str | None:
         if not claim_update(session, update.update_id, now):
-            return
+            return None
         if not text.strip():
-            reply = svc.text(lang, "alliance.link.usage")
-        else:
-            schedule = Schedule()
-            result = store.redeem_code(
-                session,
-                chat_id=chat.id,
-                title=chat.title,
-                text=text,
-                key=svc.settings.pseudonym_key,
-                now=now,
-                schedule=schedule.to_json(),
-            )
-            reply = _link_reply(svc, lang, result, now)
-            # Outcome only: the chat id and the code stay out of the logs.
-            log.info("alliance link attempt: %s", result.outcome)
-    await message.reply_html(reply)
+            return svc.text(lang, "alliance.link.usage")
+        result = store.redeem_code(
+            session,
+            chat_id=chat.id,
+            title=chat.title,
+            text=text,
+            key=svc.settings.pseudonym_key,
+            now=now,
+            schedule=Schedule().to_json(),
+        )
+        # Outcome only: the chat id and the code stay out of the logs.
+        log.info("alliance link attempt: %s", result.outcome)
+        return _link_reply(svc, lang, result, now)
+
+    answer = await svc.db.run(work)
+    if answer is not None:
+        await reply(update, context, answer)
 
 
 def _link_reply(svc: Services, lang: str, result: store.LinkResult, now: datetime) -> str:
@@ -112,12 +116,17 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     lang = _lang(svc, update)
     now = svc.clock.now()
-    with svc.db.session() as session:
+
+    def claim(session: Session) -> str | None:
         if not claim_update(session, update.update_id, now):
-            return
+            return None
         alliance = store.alliance_of_chat(session, chat.id)
-        if alliance is not None:
-            lang = alliance.language
+        return alliance.language if alliance is not None else lang
+
+    claimed = await svc.db.run(claim)
+    if claimed is None:
+        return
+    lang = claimed
     result = await asyncio.to_thread(
         queue_on_demand,
         svc.db,
@@ -129,10 +138,10 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         catalogue=svc.catalogue,
     )
     if result.outcome == "too_soon" and result.retry_at is not None:
-        reply = svc.text(lang, "alliance.digest.too_soon", time=local_time(svc, result.retry_at))
+        answer = svc.text(lang, "alliance.digest.too_soon", time=local_time(svc, result.retry_at))
     else:
-        reply = svc.text(lang, f"alliance.digest.{result.outcome}")
-    await message.reply_html(reply)
+        answer = svc.text(lang, f"alliance.digest.{result.outcome}")
+    await reply(update, context, answer)
 
 
 async def on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -141,6 +150,6 @@ async def on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     message = update.effective_message
     if message is None or message.migrate_to_chat_id is None:
         return
-    with svc.db.session() as session:
-        if store.migrate_chat(session, message.chat_id, message.migrate_to_chat_id):
-            log.info("alliance chat migrated to a supergroup")
+    old_id, new_id = message.chat_id, message.migrate_to_chat_id
+    if await svc.db.run(lambda session: store.migrate_chat(session, old_id, new_id)):
+        log.info("alliance chat migrated to a supergroup")

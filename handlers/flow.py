@@ -28,11 +28,17 @@ Keyboard = list[list[InlineKeyboardButton]]
 
 @dataclass
 class Outgoing:
-    """A message to send after commit; `question_of` records its id as the response's question."""
+    """A message to send after commit.
+
+    `asks` is the response whose current question this message asks: if it never arrives, the
+    response is marked so that the resident's next tap or message brings it back.
+    `remember_id` stores the message's id with the response (a typed answer edits it).
+    """
 
     text: str
     keyboard: Keyboard | None = None
-    question_of: int | None = None
+    asks: int | None = None
+    remember_id: bool = False
 
     @property
     def markup(self) -> InlineKeyboardMarkup | None:
@@ -58,11 +64,9 @@ class Plan:
     notice: str | None = None
     alert: bool = False
 
-    def send(
-        self, text: str, keyboard: Keyboard | None = None, question_of: int | None = None
-    ) -> None:
+    def send(self, text: str, keyboard: Keyboard | None = None) -> None:
         """Queue a message."""
-        self.messages.append(Outgoing(text, keyboard, question_of))
+        self.messages.append(Outgoing(text, keyboard))
 
 
 def engine_for(svc: Services, session: Session, survey_version_id: int) -> Engine:
@@ -243,21 +247,30 @@ def question_keyboard(
 
 
 def ask(
-    svc: Services, engine: Engine, response: Response, step: Ask, ticked: list[str] | None = None
+    svc: Services,
+    engine: Engine,
+    response: Response,
+    step: Ask,
+    ticked: list[str] | None = None,
+    *,
+    lead: str | None = None,
 ) -> Outgoing:
-    """The message that asks the current question of a response.
+    """The message that asks the current question of a response (after `lead`, if given).
 
     Only a free-text question needs its message id remembered (to edit it when the answer is
     typed); button questions get theirs from the tap, which spares a write per question.
     """
-    if step.question.type != "text":
-        response.question_message_id = None
+    is_text = step.question.type == "text"
+    if not is_text:
+        response.question_message_id = None  # also clears a "question lost" mark
+    text = question_text(svc, engine, step, response.language)
     return Outgoing(
-        question_text(svc, engine, step, response.language),
+        f"{lead}\n\n{text}" if lead else text,
         question_keyboard(
             svc, engine, step, response.language, response.round_id or 0, ticked or []
         ),
-        question_of=response.id if step.question.type == "text" else None,
+        asks=response.id,
+        remember_id=is_text,
     )
 
 
@@ -359,13 +372,23 @@ def apply_step(
     answered_label: str | None,
     question_message_id: int | None,
     text_language: str | None = None,
+    typed: bool = False,
 ) -> None:
-    """Store what an engine step changed (answers and state) and plan the replies."""
+    """Store what an engine step changed (answers and state) and plan the replies.
+
+    An answer that is not accepted is explained: after a typed message together with the
+    question and its buttons again (an earlier copy may never have arrived), after a tap in a
+    message of its own.
+    """
     lang = response.language
     if isinstance(step, Invalid):
         message = svc.text(survey_language(engine.survey, lang), step.code, **step.params)
-        plan.notice = message
-        plan.send(message) if question_message_id is None else None
+        if typed:
+            plan.messages.append(
+                ask(svc, engine, response, before, ticks_for(resident, before), lead=message)
+            )
+        else:
+            plan.notice, plan.alert = message, True
         return
     old_answers = dict(response.state.get("answers") or {})
     new_answers = dict(step.state.get("answers") or {})

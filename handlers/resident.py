@@ -6,13 +6,14 @@ nothing), apply the change and decide the replies; commit; only then talk to Tel
 
 from __future__ import annotations
 
+import asyncio
+import html
 import logging
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram import InlineKeyboardButton, Message, Update
 from telegram.ext import ContextTypes
 
 from handlers import callbacks as cb
@@ -23,6 +24,7 @@ from handlers.flow import (
     area_confirmation,
     area_prompt,
     areas_of_municipality,
+    ask,
     current_or_start,
     engine_for,
     language_prompt,
@@ -34,11 +36,12 @@ from handlers.flow import (
     survey_language,
     ticks_for,
 )
+from handlers.replies import answer_query, perform, reply
 from handlers.services import Services, services
 from locales.detection import Detection, decide_language, should_offer_switch
 from storage import residents as resident_store
 from storage import responses as response_store
-from storage.models import Resident, Round
+from storage.models import Resident, Response, Round
 from surveys.areas import Ambiguous, Found, NotInFocusArea
 from surveys.engine import Ask, Engine, Invalid, Step, answer_label
 
@@ -50,39 +53,6 @@ def telegram_language(svc: Services, update: Update) -> str | None:
     user = update.effective_user
     code = (user.language_code or "").split("-")[0].lower() if user else ""
     return code if code in svc.offered_languages else None
-
-
-async def perform(update: Update, context: ContextTypes.DEFAULT_TYPE, plan: Plan) -> None:
-    """Carry out a plan after commit: answer the callback, edit, then send."""
-    svc = services(context)
-    query = update.callback_query
-    if query is not None:
-        await query.answer(plan.notice, show_alert=plan.alert)
-    chat = update.effective_chat
-    if chat is None:
-        return
-    for edit in plan.edits:
-        try:
-            await context.bot.edit_message_text(
-                chat_id=chat.id,
-                message_id=edit.message_id,
-                text=edit.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=InlineKeyboardMarkup(edit.keyboard) if edit.keyboard else None,
-            )
-        except BadRequest as exc:
-            # "message is not modified" or a message the resident deleted: the record is cosmetic.
-            log.debug("edit skipped: %s", exc.message)
-    for outgoing in plan.messages:
-        sent: Message = await context.bot.send_message(
-            chat_id=chat.id,
-            text=outgoing.text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=outgoing.markup,
-        )
-        if outgoing.question_of is not None:
-            with svc.db.session() as session:
-                response_store.set_question_message(session, outgoing.question_of, sent.message_id)
 
 
 def _claim(svc: Services, session: Session, update: Update) -> bool:
@@ -110,10 +80,11 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     payload = context.args[0] if context.args else ""
     now = svc.clock.now()
-    plan = Plan()
-    with svc.db.session() as session:
+
+    def work(session: Session) -> Plan:
+        plan = Plan()
         if not _claim(svc, session, update):
-            return
+            return plan
         resident = _resident(svc, session, update)
         if resident is None:
             # Nothing is stored before consent: the deep link rides along in the button.
@@ -123,7 +94,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             if payload:
                 _apply_deeplink(svc, resident, payload, plan)
             current_or_start(svc, session, resident, now, plan, welcome_back=True)
-    await perform(update, context, plan)
+        return plan
+
+    await perform(update, context, await svc.db.run(work))
 
 
 def _intro(svc: Services, plan: Plan, lang: str, payload: str, source: str = "") -> None:
@@ -188,18 +161,14 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """What the bot does, its commands, and where to go in an emergency."""
     svc = services(context)
     lang = await _language_of(update, context)
-    await update.effective_message.reply_html(  # type: ignore[union-attr]
-        svc.text(lang, "help") + "\n\n" + svc.text(lang, "safety")
-    )
+    await reply(update, context, svc.text(lang, "help") + "\n\n" + svc.text(lang, "safety"))
 
 
 async def privacy_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The privacy notice in full, and where to go in an emergency."""
     svc = services(context)
     lang = await _language_of(update, context)
-    await update.effective_message.reply_html(  # type: ignore[union-attr]
-        svc.text(lang, "privacy") + "\n\n" + svc.text(lang, "safety")
-    )
+    await reply(update, context, svc.text(lang, "privacy") + "\n\n" + svc.text(lang, "safety"))
 
 
 async def _language_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
@@ -207,10 +176,15 @@ async def _language_of(update: Update, context: ContextTypes.DEFAULT_TYPE) -> st
     svc = services(context)
     user = update.effective_user
     if user is not None:
-        with svc.db.session() as session:
-            resident = resident_store.find_resident(session, svc.resident_key(user.id))
-            if resident is not None and resident.language:
-                return resident.language
+        key = svc.resident_key(user.id)
+
+        def language(session: Session) -> str | None:
+            resident = resident_store.find_resident(session, key)
+            return resident.language if resident is not None else None
+
+        stored = await svc.db.run(language)
+        if stored:
+            return stored
     return telegram_language(svc, update) or "nl"
 
 
@@ -237,10 +211,11 @@ async def forget_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def _resident_command(update: Update, context: ContextTypes.DEFAULT_TYPE, name: str) -> None:
     svc = services(context)
     now = svc.clock.now()
-    plan = Plan()
-    with svc.db.session() as session:
+
+    def work(session: Session) -> Plan:
+        plan = Plan()
         if not _claim(svc, session, update):
-            return
+            return plan
         resident = _resident(svc, session, update)
         lang = (
             resident.language
@@ -273,21 +248,23 @@ async def _resident_command(update: Update, context: ContextTypes.DEFAULT_TYPE, 
                     ],
                 ],
             )
-    await perform(update, context, plan)
+        return plan
+
+    await perform(update, context, await svc.db.run(work))
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any other command: say so kindly."""
     svc = services(context)
     lang = await _language_of(update, context)
-    await update.effective_message.reply_text(svc.text(lang, "notice.unknown_command"))  # type: ignore[union-attr]
+    await reply(update, context, svc.text(lang, "notice.unknown_command"))
 
 
 async def group_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start in a group: the resident flow only runs in private chats."""
     svc = services(context)
-    await update.effective_message.reply_text(  # type: ignore[union-attr]
-        svc.text(telegram_language(svc, update) or "nl", "notice.private_only")
+    await reply(
+        update, context, svc.text(telegram_language(svc, update) or "nl", "notice.private_only")
     )
 
 
@@ -301,10 +278,11 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert message is not None and message.text is not None
     text = message.text
     now = svc.clock.now()
-    plan = Plan()
-    with svc.db.session() as session:
+
+    def work(session: Session) -> Plan:
+        plan = Plan()
         if not _claim(svc, session, update):
-            return
+            return plan
         resident = _resident(svc, session, update)
         if resident is None:
             # Nothing is stored before consent; answer in the language the person wrote in.
@@ -313,51 +291,62 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             if detected in svc.offered_languages and not telegram_language(svc, update):
                 lang = detected
             _intro(svc, plan, lang, payload="", source="detected" if lang == detected else "")
+            return plan
+        # Once per message: for the switch offer and the language stored with free text.
+        detection = svc.detector.detect(text)
+        step_name = (resident.flow or {}).get("step")
+        if resident.area_code is None or step_name == "area":
+            _postcode(svc, session, resident, text, now, plan)
+        elif step_name == "language":
+            plan.messages.append(language_prompt(svc, resident))
         else:
-            lang = resident.language or "nl"
-            # Once per message: for the switch offer and the language stored with free text.
-            detection = svc.detector.detect(text)
-            step_name = (resident.flow or {}).get("step")
-            if resident.area_code is None or step_name == "area":
-                _postcode(svc, session, resident, text, now, plan)
-            elif step_name == "language":
-                plan.messages.append(language_prompt(svc, resident))
-            else:
-                response = response_store.response_in_progress(session, resident.id)
-                if response is None:
-                    current_or_start(svc, session, resident, now, plan)
-                else:
-                    engine = engine_for(svc, session, response.survey_version_id)
-                    before = engine.current(response.state)
-                    round_ = session.get(Round, response.round_id)
-                    if round_ is not None and not round_is_open(round_, now):
-                        response.status = "closed"
-                        plan.send(svc.text(lang, "survey.round_closed"))
-                    elif isinstance(before, Ask):
-                        text_lang = None
-                        if before.question.type == "text":
-                            text_lang = str(detection.stored)
-                        step = engine.answer(response.state, text)
-                        apply_step(
-                            svc,
-                            session,
-                            resident,
-                            response,
-                            engine,
-                            before,
-                            step,
-                            now,
-                            plan,
-                            answered_label=_label(engine, before, step, lang),
-                            question_message_id=response.question_message_id,
-                            text_language=text_lang,
-                        )
-                        if plan.notice and not plan.messages:
-                            plan.send(plan.notice)
-                        plan.notice = None
-            # After the answer: a resident who clearly writes another language may switch.
-            _offer_switch(svc, resident, detection, plan)
-    await perform(update, context, plan)
+            _typed_answer(svc, session, resident, text, str(detection.stored), now, plan)
+        # After the answer: a resident who clearly writes another language may switch.
+        _offer_switch(svc, resident, detection, plan)
+        return plan
+
+    await perform(update, context, await svc.db.run(work))
+
+
+def _typed_answer(
+    svc: Services,
+    session: Session,
+    resident: Resident,
+    text: str,
+    text_language: str,
+    now: datetime,
+    plan: Plan,
+) -> None:
+    """A typed message during the survey: the answer to the current question, or a reprompt."""
+    lang = resident.language or "nl"
+    response = response_store.response_in_progress(session, resident.id)
+    if response is None:
+        current_or_start(svc, session, resident, now, plan)
+        return
+    engine = engine_for(svc, session, response.survey_version_id)
+    before = engine.current(response.state)
+    round_ = session.get(Round, response.round_id)
+    if round_ is not None and not round_is_open(round_, now):
+        response.status = "closed"
+        plan.send(svc.text(lang, "survey.round_closed"))
+    elif isinstance(before, Ask):
+        step = engine.answer(response.state, text)
+        lost = response_store.question_lost(response)
+        apply_step(
+            svc,
+            session,
+            resident,
+            response,
+            engine,
+            before,
+            step,
+            now,
+            plan,
+            answered_label=_label(engine, before, step, lang),
+            question_message_id=None if lost else response.question_message_id,
+            text_language=text_language if before.question.type == "text" else None,
+            typed=True,
+        )
 
 
 def _label(engine: Engine, before: Ask, step: Step, lang: str) -> str | None:
@@ -395,10 +384,38 @@ def _postcode(
 
 
 async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stickers, photos, voice, locations...: a polite prompt; nothing changes."""
+    """Stickers, photos, voice, locations...: a polite prompt with the current question again."""
     svc = services(context)
-    lang = await _language_of(update, context)
-    await update.effective_message.reply_text(svc.text(lang, "notice.media"))  # type: ignore[union-attr]
+
+    def work(session: Session) -> Plan:
+        plan = Plan()
+        if not _claim(svc, session, update):
+            return plan
+        resident = _resident(svc, session, update)
+        lang = (resident.language if resident else None) or telegram_language(svc, update) or "nl"
+        notice = svc.text(lang, "notice.media")
+        if resident is None or not _reprompt(svc, session, resident, notice, plan):
+            plan.send(notice)
+        return plan
+
+    await perform(update, context, await svc.db.run(work))
+
+
+def _reprompt(svc: Services, session: Session, resident: Resident, lead: str, plan: Plan) -> bool:
+    """`lead`, then the current question with its buttons again; False when none is open."""
+    if (resident.flow or {}).get("step") or resident.area_code is None:
+        return False
+    response = response_store.response_in_progress(session, resident.id)
+    if response is None:
+        return False
+    engine = engine_for(svc, session, response.survey_version_id)
+    current = engine.current(response.state)
+    if not isinstance(current, Ask):
+        return False
+    plan.messages.append(
+        ask(svc, engine, response, current, ticks_for(resident, current), lead=lead)
+    )
+    return True
 
 
 # ---- buttons --------------------------------------------------------------------------------
@@ -412,14 +429,24 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     data = cb.decode(query.data)
     if data is None:
         lang = await _language_of(update, context)
-        await query.answer(svc.text(lang, "notice.old_version"), show_alert=True)
+        await answer_query(update, svc.text(lang, "notice.old_version"), alert=True)
         return
+    # The spinner stops at once, while the answer is stored: notices that matter come as a
+    # message after the work (a callback can be answered only once).
+    answered = asyncio.ensure_future(answer_query(update))
     now = svc.clock.now()
-    plan = Plan()
-    with svc.db.session() as session:
+    message_id = query.message.message_id if query.message else None
+    # The tapped message as the resident sees it: a stale question is turned into its record.
+    shown = (
+        query.message.text_html
+        if isinstance(query.message, Message) and query.message.text
+        else None
+    )
+
+    def work(session: Session) -> Plan:
+        plan = Plan()
         if not _claim(svc, session, update):
-            await query.answer()
-            return
+            return plan
         resident = _resident(svc, session, update)
         if data.kind == "c":
             _consent(svc, session, update, resident, data, now, plan)
@@ -427,8 +454,15 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             plan.notice = svc.text(telegram_language(svc, update) or "nl", "notice.need_start")
             plan.alert = True
         else:
-            message_id = query.message.message_id if query.message else None
-            _button(svc, session, resident, data, message_id, now, plan)
+            _button(svc, session, resident, data, message_id, now, plan, shown)
+        return plan
+
+    try:
+        plan = await svc.db.run(work)
+    finally:
+        await answered
+    if plan.alert and plan.notice:
+        plan.send(plan.notice)
     await perform(update, context, plan)
 
 
@@ -494,6 +528,7 @@ def _button(
     message_id: int | None,
     now: datetime,
     plan: Plan,
+    shown: str | None = None,
 ) -> None:
     lang = resident.language or "nl"
     kind = data.kind
@@ -575,7 +610,7 @@ def _button(
             plan.edits.append(Edit(message_id, area_confirmation(svc, resident, changed=changed)))
         current_or_start(svc, session, resident, now, plan)
     elif kind == "q":
-        _question_button(svc, session, resident, data, message_id, now, plan)
+        _question_button(svc, session, resident, data, message_id, now, plan, shown)
     elif kind == "s":
         # An invitation's button: a round that has closed since says so instead of starting.
         invited = session.get(Round, int(data.arg(0))) if data.arg(0).isdigit() else None
@@ -631,13 +666,14 @@ def _question_button(
     message_id: int | None,
     now: datetime,
     plan: Plan,
+    shown: str | None = None,
 ) -> None:
     """A tap on a question's button: answer, tick, back, skip or done."""
     lang = resident.language or "nl"
     try:
         round_id = int(data.arg(0))
     except ValueError:
-        plan.notice = svc.text(lang, "notice.old_version")
+        plan.notice, plan.alert = svc.text(lang, "notice.old_version"), True
         return
     question_id, option = data.arg(1), data.arg(2)
     found = response_store.response_with_round(session, round_id, resident.id, lock=True)
@@ -656,23 +692,40 @@ def _question_button(
         plan.notice = svc.text(lang, "survey.round_closed")
         if message_id is not None:
             engine = engine_for(svc, session, response.survey_version_id)
-            shown = engine.current(response.state)
-            if isinstance(shown, Ask):
+            current = engine.current(response.state)
+            if isinstance(current, Ask):
                 plan.edits.append(
-                    Edit(message_id, _strip(svc, engine, shown, response.language, marker="—"))
+                    Edit(message_id, _strip(svc, engine, current, response.language, marker="—"))
                 )
         return
-    if response is None or response.status != "started":
+    if response is None:
         plan.notice = svc.text(lang, "notice.stale_button")
+        return
+    if response.status != "started":
+        # A question of a survey already finished: its message shows the answer given.
+        engine = engine_for(svc, session, response.survey_version_id)
+        _stale(svc, plan, lang, message_id, shown, _answered(engine, response, question_id))
         return
     engine = engine_for(svc, session, response.survey_version_id)
     before = engine.current(response.state)
+    lost = response_store.question_lost(response)
     if not isinstance(before, Ask) or before.question.id != question_id:
-        plan.notice = svc.text(lang, "notice.stale_button")
+        # Never strip a copy of the current question (the data did not match the message).
+        asked = _strip(svc, engine, before, response.language) if isinstance(before, Ask) else ""
+        if not shown or _plain(_head(shown)) != _plain(_head(asked)):
+            _stale(svc, plan, lang, message_id, shown, _answered(engine, response, question_id))
+        if lost and isinstance(before, Ask):
+            # The message with the current question never arrived: this tap on an older one
+            # is how the resident says "what now?". Ask it again.
+            plan.messages.append(ask(svc, engine, response, before, ticks_for(resident, before)))
         return
-    if message_id is not None and response.question_message_id not in (None, message_id):
-        # A button on an older copy of this question (e.g. before a restart re-sent it).
-        plan.notice = svc.text(lang, "notice.stale_button")
+    if (
+        message_id is not None
+        and not lost
+        and response.question_message_id not in (None, message_id)
+    ):
+        # A button on an older copy of this text question (e.g. before a restart re-sent it).
+        _stale(svc, plan, lang, message_id, shown, None)
         return
     question = before.question
     if option == cb.BACK:
@@ -743,6 +796,51 @@ def _question_button(
         answered_label=_label(engine, before, step, lang),
         question_message_id=message_id,
     )
+
+
+def _answered(engine: Engine, response: Response, question_id: str) -> str | None:
+    """How the stored answer to `question_id` reads, if it was answered."""
+    value = (response.state.get("answers") or {}).get(question_id)
+    if value is None:
+        return None
+    try:
+        question = engine.survey.question(question_id)
+    except KeyError:
+        return None
+    return str(answer_label(question, value, survey_language(engine.survey, response.language)))
+
+
+def _head(question_html: str) -> str:
+    """The progress line and the question of a question message."""
+    return "\n".join(question_html.split("\n")[:2])
+
+
+def _plain(text_html: str) -> str:
+    """What the resident reads of some HTML (tags gone, entities resolved)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text_html))
+
+
+def _stale(
+    svc: Services,
+    plan: Plan,
+    lang: str,
+    message_id: int | None,
+    shown: str | None,
+    answer: str | None,
+) -> None:
+    """A button of an earlier question: that message loses its buttons and shows its answer.
+
+    A double tap edits the message to what the first tap made of it, which changes nothing.
+    """
+    plan.notice = svc.text(lang, "notice.stale_button")
+    if message_id is None or not shown:
+        return
+    head = _head(shown)
+    if answer is not None:
+        tail = svc.text(lang, "survey.answer_record", answer=html.escape(answer))
+    else:
+        tail = "<i>" + svc.text(lang, "notice.stale_button") + "</i>"
+    plan.edits.append(Edit(message_id, head + "\n" + tail))
 
 
 def _strip(

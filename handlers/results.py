@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -13,6 +13,7 @@ from bot.digests import Results, resident_results
 from digests import TOTAL
 from digests.model import PublishedTable
 from digests.suppression import yes_option
+from handlers.replies import reply
 from handlers.services import Services, services
 from storage.residents import find_resident
 
@@ -92,30 +93,29 @@ async def results_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     now = svc.clock.now()
 
-    def work() -> tuple[str, str]:
-        with svc.db.session() as session:
-            resident = find_resident(session, svc.resident_key(user.id))
-            code = (user.language_code or "").split("-")[0].lower()
-            lang = code if code in svc.catalogue.languages else "nl"
-            if resident is None or resident.area_code is None:
-                return lang, svc.text(lang, "alliance.results.need_area")
-            lang = resident.language or lang
-            area = svc.areas.get(resident.area_code)
-            if area is None:
-                return lang, svc.text(lang, "alliance.results.need_area")
-            results = resident_results(
-                session,
-                area,
-                now,
-                min_n=svc.settings.min_cell_size,
-                timezone=svc.settings.timezone,
-                catalogue=svc.catalogue,
+    def work(session: Session) -> tuple[str, str]:
+        resident = find_resident(session, svc.resident_key(user.id))
+        code = (user.language_code or "").split("-")[0].lower()
+        lang = code if code in svc.catalogue.languages else "nl"
+        if resident is None or resident.area_code is None:
+            return lang, svc.text(lang, "alliance.results.need_area")
+        lang = resident.language or lang
+        area = svc.areas.get(resident.area_code)
+        if area is None:
+            return lang, svc.text(lang, "alliance.results.need_area")
+        results = resident_results(
+            session,
+            area,
+            now,
+            min_n=svc.settings.min_cell_size,
+            timezone=svc.settings.timezone,
+            catalogue=svc.catalogue,
+        )
+        if results is None:
+            return lang, svc.text(
+                lang, "alliance.results.none", area=html.escape(area.name, quote=False)
             )
-            if results is None:
-                return lang, svc.text(
-                    lang, "alliance.results.none", area=html.escape(area.name, quote=False)
-                )
-            return lang, render_results(svc, lang, results)
+        return lang, render_results(svc, lang, results)
 
-    _, text = await asyncio.to_thread(work)
-    await message.reply_html(text)
+    _, text = await svc.db.run(work)
+    await reply(update, context, text)

@@ -94,7 +94,7 @@ def command(webhook: bool, **options: str | int | None) -> None:
     from storage.db import Database
     from storage.migrate import upgrade
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, workers=settings.db_pool_size)
     # Instances starting together would race to migrate and to create the standing round.
     with startup_lock(settings.database_url):
         upgrade(settings.database_url)
