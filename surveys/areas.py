@@ -732,13 +732,13 @@ class _Checker:
         return self.resolve(areas, municipalities), municipalities
 
 
-def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
-    """A YAML file parsed with line numbers, or the problems that stopped it."""
+def _read_yaml(path: Path) -> tuple[bool, Any, list[Problem]]:
+    """Whether a YAML file could be parsed, its data with line numbers, and its problems."""
     name = str(path)
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(name, None, f"cannot read file: {exc}")]
+        return False, None, [Problem(name, None, f"cannot read file: {exc}")]
     loader = _LineLoader(source)
     try:
         data = loader.get_single_data()
@@ -746,10 +746,10 @@ def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        return None, [Problem(name, line, f"not valid YAML: {problem}")]
+        return False, None, [Problem(name, line, f"not valid YAML: {problem}")]
     finally:
         loader.dispose()
-    return data, [
+    return True, data, [
         Problem(name, line, f"field '{key}' appears twice in one mapping (first on line {first})")
         for line, key, first in loader.duplicates
     ]
@@ -757,8 +757,8 @@ def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
 
 def _municipalities_file(path: Path) -> tuple[list[Municipality], list[Problem]]:
     """The municipalities of a separate municipalities file (see `municipalities:`)."""
-    data, problems = _read_yaml(path)
-    if data is None:
+    parsed, data, problems = _read_yaml(path)
+    if not parsed:
         return [], problems
     checker = _Checker(str(path))
     checker.problems.extend(problems)
@@ -787,8 +787,8 @@ def check_areas_and_municipalities(
 
 def _check(path: Path) -> tuple[list[Area], list[Municipality], list[Problem]]:
     """Areas, municipalities and problems of an areas file (and its municipalities file)."""
-    data, problems = _read_yaml(path)
-    if data is None:
+    parsed, data, problems = _read_yaml(path)
+    if not parsed:
         return [], [], problems
     checker = _Checker(str(path))
     checker.problems.extend(problems)
