@@ -749,10 +749,16 @@ def _read_yaml(path: Path) -> tuple[bool, Any, list[Problem]]:
         return False, None, [Problem(name, line, f"not valid YAML: {problem}")]
     finally:
         loader.dispose()
-    return True, data, [
-        Problem(name, line, f"field '{key}' appears twice in one mapping (first on line {first})")
-        for line, key, first in loader.duplicates
-    ]
+    return (
+        True,
+        data,
+        [
+            Problem(
+                name, line, f"field '{key}' appears twice in one mapping (first on line {first})"
+            )
+            for line, key, first in loader.duplicates
+        ],
+    )
 
 
 def _municipalities_file(path: Path) -> tuple[list[Municipality], list[Problem]]:

@@ -235,7 +235,9 @@ def test_municipality_postcodes_are_the_cbs_extract(areas: Areas) -> None:
         assert municipality.verified and municipality.source
         whole = {pc4 for pc4, shares in extract.items() if set(shares) == {municipality.code}}
         partly = {
-            pc4 for pc4, shares in extract.items() if municipality.code in shares and len(shares) > 1
+            pc4
+            for pc4, shares in extract.items()
+            if municipality.code in shares and len(shares) > 1
         }
         assert set(municipality.postcodes) == whole, municipality.code
         assert set(municipality.postcodes_partly) == partly, municipality.code
@@ -643,9 +645,12 @@ def test_cli_lookup_tells_the_three_cases_for_every_area() -> None:
 
 
 def test_cli_validate_fails_on_an_area_without_postcodes(tmp_path: Path) -> None:
-    path = write(tmp_path, VALID.replace('        postcodes: [1236]\n', "").replace(
-        '        postcodes: [1234, "1235-1236"]\n', ""
-    ))
+    path = write(
+        tmp_path,
+        VALID.replace("        postcodes: [1236]\n", "").replace(
+            '        postcodes: [1234, "1235-1236"]\n', ""
+        ),
+    )
     code, output = run("validate", str(path))
     assert code == 1
     assert "area 'stad-oost': no postcodes" in output

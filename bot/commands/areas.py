@@ -117,9 +117,7 @@ def lookup_command(areas_file: str | None, postcode: str) -> None:
     result = areas.lookup_postcode(postcode)
     match result:
         case Found(area, hood, pc4):
-            click.echo(
-                f"{pc4}: in focus area {area.name} ({area.code}): {hood.name} ({hood.code})"
-            )
+            click.echo(f"{pc4}: in focus area {area.name} ({area.code}): {hood.name} ({hood.code})")
         case Ambiguous(areas_, hoods, pc4, partly):
             where = ", ".join(f"{a.name} ({a.code})" for a in areas_)
             names = ", ".join(f"{hood.name} ({hood.code})" for hood in hoods)
@@ -129,7 +127,7 @@ def lookup_command(areas_file: str | None, postcode: str) -> None:
             where = ", ".join(f"{a.name} ({a.code})" for a in areas_)
             click.echo(
                 f"{pc4}: in focus municipality {municipality.name} ({municipality.code}), "
-                f"not in the area data: the bot asks about {where}, with \"none of these\""
+                f'not in the area data: the bot asks about {where}, with "none of these"'
             )
         case NotInFocusArea(pc4):
             click.echo(
