@@ -66,7 +66,13 @@ def build_services(
     place_names = [
         name
         for area in areas.all()
-        for name in (area.name, area.municipality, *(hood.name for hood in area.neighbourhoods))
+        for name in (
+            area.name,
+            area.municipality,
+            area.municipality_cbs_name,
+            *(hood.name for hood in area.neighbourhoods),
+        )
+        if name
     ]
     detector = LanguageDetector(offered=survey.languages, place_names=place_names)
     return Services(

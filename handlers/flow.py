@@ -145,25 +145,43 @@ def neighbourhood_prompt(
     area: Any,
     neighbourhoods: list[Any] | None = None,
     key: str = "area.pick_neighbourhood",
+    outside: bool = False,
     **params: Any,
 ) -> Outgoing:
-    """Buttons for the neighbourhoods of an area (or a subset), plus "don't know" and back."""
+    """Buttons for the neighbourhoods of an area (or a subset), plus "don't know" and back.
+
+    `outside`: the resident may live outside the focus area (the PC4 reaches beyond it, or the
+    data cannot tell), so "none of these" is offered: it explains the survey is for the focus
+    area only and shows the municipality buttons again.
+    """
+    hoods = list(neighbourhoods if neighbourhoods is not None else area.neighbourhoods)
     rows: Keyboard = []
     row: list[InlineKeyboardButton] = []
-    for hood in neighbourhoods if neighbourhoods is not None else area.neighbourhoods:
+    for hood in hoods:
         row.append(InlineKeyboardButton(hood.name, callback_data=cb.encode("n", hood.code)))
         if len(row) == 2:
             rows.append(row)
             row = []
     if row:
         rows.append(row)
-    rows.append(
-        [
-            InlineKeyboardButton(
-                svc.text(lang, "area.other_neighbourhood"), callback_data=cb.encode("n0", area.code)
-            )
-        ]
-    )
+    # "Don't know" places the resident in `area`: not when the choice spans two areas.
+    if not outside or all(hood.area_code == area.code for hood in hoods):
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    svc.text(lang, "area.other_neighbourhood"),
+                    callback_data=cb.encode("n0", area.code),
+                )
+            ]
+        )
+    if outside:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    svc.text(lang, "area.none_of_these"), callback_data=cb.encode("ab", "x")
+                )
+            ]
+        )
     rows.append([InlineKeyboardButton(svc.text(lang, "area.back"), callback_data=cb.encode("ab"))])
     params.setdefault("area", area.name)
     return Outgoing(svc.text(lang, key, **params), rows)

@@ -42,7 +42,7 @@ from locales.detection import Detection, decide_language, should_offer_switch
 from storage import residents as resident_store
 from storage import responses as response_store
 from storage.models import Resident, Response, Round
-from surveys.areas import Ambiguous, Found, NotInFocusArea
+from surveys.areas import Ambiguous, Found, InFocusMunicipality, NotInFocusArea
 from surveys.engine import Ask, Engine, Invalid, Step, answer_label
 
 log = logging.getLogger(__name__)
@@ -375,7 +375,31 @@ def _postcode(
         hoods = list(result.neighbourhoods)
         area = result.area or svc.areas.get(hoods[0].area_code)
         plan.messages.append(
-            neighbourhood_prompt(svc, lang, area, hoods, key="area.ambiguous", pc4=result.pc4)
+            neighbourhood_prompt(
+                svc,
+                lang,
+                area,
+                hoods,
+                key="area.ambiguous",
+                outside=result.partly_outside,
+                pc4=result.pc4,
+            )
+        )
+    elif isinstance(result, InFocusMunicipality):
+        # A PC4 of a focus municipality that the area data does not place: ask, don't refuse.
+        names = ", ".join(area.name for area in result.areas)
+        plan.messages.append(
+            neighbourhood_prompt(
+                svc,
+                lang,
+                result.areas[0],
+                list(result.neighbourhoods),
+                key="area.in_municipality",
+                outside=True,
+                pc4=result.pc4,
+                municipality=html.escape(result.municipality.name),
+                areas=html.escape(names),
+            )
         )
     elif isinstance(result, NotInFocusArea):
         plan.messages.append(area_prompt(svc, lang, "area.not_in_focus", pc4=result.pc4))
@@ -588,7 +612,8 @@ def _button(
             out = neighbourhood_prompt(svc, lang, area)
             plan.edits.append(Edit(message_id, out.text, out.keyboard))
     elif kind == "ab":
-        out = area_prompt(svc, lang)
+        # "ab|x": "none of these" after a postcode question; say whom the survey is for.
+        out = area_prompt(svc, lang, "area.outside_focus" if data.arg(0) == "x" else "area.prompt")
         if message_id is not None:
             plan.edits.append(Edit(message_id, out.text, out.keyboard))
     elif kind in ("n", "n0"):

@@ -6,6 +6,7 @@ can point buurtstem at its own copy (`load_areas(path)`). See docs/areas.md for 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import string
@@ -45,12 +46,36 @@ _AREA_KEYS = (
     "postcodes",
     "postcodes_partly",
     "verified",
+    "source",
     "note",
 )
-_AREA_REQUIRED = ("code", "name", "municipality", "municipality_code", "neighbourhoods")
-_NEIGHBOURHOOD_KEYS = ("code", "name", "postcodes", "postcodes_partly", "verified", "note")
+# `municipality` may be left out when the municipalities list names the code.
+_AREA_REQUIRED = ("code", "name", "municipality_code", "neighbourhoods")
+_NEIGHBOURHOOD_KEYS = (
+    "code",
+    "name",
+    "cbs_code",
+    "postcodes",
+    "postcodes_partly",
+    "verified",
+    "source",
+    "note",
+)
 _NEIGHBOURHOOD_REQUIRED = ("code", "name")
-_TOP_KEYS = ("version", "areas")
+_MUNICIPALITY_KEYS = (
+    "code",
+    "name",
+    "cbs_name",
+    "postcodes",
+    "postcodes_partly",
+    "verified",
+    "source",
+    "note",
+)
+_MUNICIPALITY_REQUIRED = ("code", "name", "postcodes")
+_TOP_KEYS = ("version", "areas", "municipalities")
+_MUNICIPALITIES_TOP_KEYS = ("version", "municipalities")
+_CBS_AREA_CODE = re.compile(r"(WK|BU)[0-9]{4}[0-9A-Z]{2}([0-9A-Z]{2})?")
 
 
 # --- the data -------------------------------------------------------------------------------
@@ -68,6 +93,28 @@ class Neighbourhood:
     postcodes_partly: tuple[int, ...] = ()
     verified: bool = False
     note: str = ""
+    cbs_code: str = ""  # the CBS wijk (WK...) or buurt (BU...) code, when known
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Municipality:
+    """A municipality with a focus area, and every PC4 that has addresses in it."""
+
+    code: str  # CBS code, GM + 4 digits
+    name: str  # the name residents know and see ("Den Haag")
+    cbs_name: str  # the official CBS name ("'s-Gravenhage")
+    postcodes: tuple[int, ...] = ()
+    # PC4s shared with a neighbouring municipality.
+    postcodes_partly: tuple[int, ...] = ()
+    verified: bool = False
+    source: str = ""
+    note: str = ""
+
+    @property
+    def all_postcodes(self) -> tuple[int, ...]:
+        """Every PC4 with addresses in the municipality, sorted."""
+        return tuple(sorted(set(self.postcodes) | set(self.postcodes_partly)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +131,9 @@ class Area:
     postcodes_partly: tuple[int, ...] = ()
     verified: bool = False
     note: str = ""
+    # The official CBS name of the municipality; `municipality` is the name residents know.
+    municipality_cbs_name: str = ""
+    source: str = ""
 
     @property
     def all_postcodes(self) -> tuple[int, ...]:
@@ -134,8 +184,26 @@ class Ambiguous:
 
 
 @dataclass(frozen=True, slots=True)
+class InFocusMunicipality:
+    """A PC4 of a municipality with a focus area that the area data does not place: ask.
+
+    The data cannot tell whether the resident lives inside the focus area, so the bot offers
+    the area's neighbourhoods and "none of these" instead of turning the resident away.
+    """
+
+    municipality: Municipality
+    areas: tuple[Area, ...]
+    pc4: str
+
+    @property
+    def neighbourhoods(self) -> tuple[Neighbourhood, ...]:
+        """The neighbourhoods of every focus area in the municipality."""
+        return tuple(hood for area in self.areas for hood in area.neighbourhoods)
+
+
+@dataclass(frozen=True, slots=True)
 class NotInFocusArea:
-    """A valid Dutch PC4 that lies in none of the focus areas (as far as the data knows)."""
+    """A valid Dutch PC4 outside every municipality with a focus area (as far as the data knows)."""
 
     pc4: str
 
@@ -147,7 +215,7 @@ class Invalid:
     reason: InvalidReason
 
 
-PostcodeResult = Found | Ambiguous | NotInFocusArea | Invalid
+PostcodeResult = Found | Ambiguous | InFocusMunicipality | NotInFocusArea | Invalid
 
 
 def _ascii_digits(text: str) -> str:
@@ -295,6 +363,9 @@ class _Checker:
         self.code_lines: dict[str, int] = {}
         # pc4 -> [(area code, line)] for the overlap warning between areas
         self.pc4_areas: dict[int, list[tuple[str, int]]] = {}
+        self.area_lines: list[int] = []
+        self.municipality_lines: dict[str, int] = {}
+        self.pc4_municipalities: dict[int, list[tuple[str, int]]] = {}
 
     def error(self, line: int | None, message: str) -> None:
         self.problems.append(Problem(self.file, line, message, "error"))
@@ -421,6 +492,13 @@ class _Checker:
         if len(name) > NAME_WARN:
             self.warn(data.key_lines["name"], f"{what}: name is long for a button ({len(name)})")
         whole, partly = self.postcode_sets(data, area_code, what)
+        cbs_code = self.text(data, "cbs_code", what)
+        if cbs_code and not _CBS_AREA_CODE.fullmatch(cbs_code):
+            self.error(
+                data.key_lines["cbs_code"],
+                f"{what}: cbs_code '{cbs_code}' is not a CBS wijk or buurt code "
+                "like WK034403 or BU03440301",
+            )
         return Neighbourhood(
             code=code,
             name=name,
@@ -429,6 +507,8 @@ class _Checker:
             postcodes_partly=partly,
             verified=self.flag(data, what),
             note=self.text(data, "note", what),
+            cbs_code=cbs_code,
+            source=self.text(data, "source", what),
         )
 
     def area(self, data: Any, line: int) -> Area | None:
@@ -441,6 +521,7 @@ class _Checker:
         code = self.code(data, AREA_CODE_MAX, what)
         name = self.text(data, "name", what)
         municipality = self.text(data, "municipality", what)
+        self.area_lines.append(data.line)
         gm_code = self.text(data, "municipality_code", what)
         if gm_code and not _GM_CODE.fullmatch(gm_code):
             self.error(
@@ -462,6 +543,12 @@ class _Checker:
                     if hood is not None:
                         hoods.append(hood)
         own = set(whole) | set(partly)
+        if code and hoods and not own and not any(h.postcodes or h.postcodes_partly for h in hoods):
+            self.error(
+                data.line,
+                f"{what}: no postcodes; list the area's PC4s (postcodes or postcodes_partly, "
+                "on the area or its neighbourhoods); mark estimates 'verified: false' with a note",
+            )
         for hood in hoods:
             shared = own & (set(hood.postcodes) | set(hood.postcodes_partly))
             if shared:
@@ -480,7 +567,119 @@ class _Checker:
             postcodes_partly=partly,
             verified=self.flag(data, what),
             note=self.text(data, "note", what),
+            municipality_cbs_name=municipality,
+            source=self.text(data, "source", what),
         )
+
+    def municipality(self, data: Any, line: int) -> Municipality | None:
+        if not isinstance(data, _Map):
+            self.error(line, "each municipality must be a mapping (code, name, postcodes, ...)")
+            return None
+        label = data.get("code") if isinstance(data.get("code"), str) else f"line {data.line}"
+        what = f"municipality '{label}'"
+        self.check_keys(data, _MUNICIPALITY_KEYS, _MUNICIPALITY_REQUIRED, what)
+        code = self.text(data, "code", what)
+        if code and not _GM_CODE.fullmatch(code):
+            self.error(data.key_lines["code"], f"{what}: code is not a CBS code like GM0344")
+        elif code in self.municipality_lines:
+            self.error(
+                data.key_lines["code"],
+                f"duplicate municipality '{code}' (first on line {self.municipality_lines[code]})",
+            )
+        elif code:
+            self.municipality_lines[code] = data.key_lines["code"]
+        name = self.text(data, "name", what)
+        if len(name) > NAME_WARN:
+            self.warn(data.key_lines["name"], f"{what}: name is long for a button ({len(name)})")
+        whole, whole_lines = self.postcodes(data, "postcodes", what)
+        partly, _ = self.postcodes(data, "postcodes_partly", what)
+        both = set(whole) & set(partly)
+        if both:
+            self.warn(
+                data.key_lines.get("postcodes_partly"),
+                f"{what}: {format_pc4s(both)} in both 'postcodes' and 'postcodes_partly'",
+            )
+        if "postcodes" in data and not whole and not partly:
+            self.error(data.key_lines["postcodes"], f"{what}: 'postcodes' is empty")
+        for pc4, pc4_line in zip(whole, whole_lines, strict=True):
+            self.pc4_municipalities.setdefault(pc4, []).append((code, pc4_line))
+        return Municipality(
+            code=code,
+            name=name,
+            cbs_name=self.text(data, "cbs_name", what) or name,
+            postcodes=tuple(sorted(whole)),
+            postcodes_partly=tuple(sorted(partly)),
+            verified=self.flag(data, what),
+            source=self.text(data, "source", what),
+            note=self.text(data, "note", what),
+        )
+
+    def municipality_list(self, raw: Any, line: int) -> list[Municipality]:
+        """The municipalities of a `municipalities:` list."""
+        if not isinstance(raw, _Seq) or not raw:
+            self.error(line, "'municipalities' must be a non-empty list (or a file name)")
+            return []
+        found = []
+        for item, item_line in zip(raw, raw.item_lines, strict=True):
+            municipality = self.municipality(item, item_line)
+            if municipality is not None:
+                found.append(municipality)
+        for pc4, owners in sorted(self.pc4_municipalities.items()):
+            codes = sorted({code for code, _ in owners})
+            if len(codes) > 1:
+                self.warn(
+                    max(owner_line for _, owner_line in owners),
+                    f"PC4 {pc4} is listed as wholly inside {' and '.join(codes)}; "
+                    "list it under 'postcodes_partly' where it is shared",
+                )
+        return found
+
+    def resolve(self, areas: list[Area], municipalities: list[Municipality]) -> list[Area]:
+        """Areas with the municipality's names, and checks of areas against municipalities."""
+        by_code = {m.code: m for m in municipalities}
+        resolved = []
+        for area, line in zip(areas, self.area_lines, strict=True):
+            municipality = by_code.get(area.municipality_code)
+            if municipality is None:
+                if not area.municipality:
+                    self.error(
+                        line,
+                        f"area '{area.code}': missing field 'municipality' (or a municipalities "
+                        f"entry for {area.municipality_code})",
+                    )
+                elif municipalities:
+                    self.warn(
+                        line,
+                        f"area '{area.code}': no municipalities entry for "
+                        f"{area.municipality_code}; residents there who type a PC4 the area "
+                        "does not list are told the survey is not for them",
+                    )
+                resolved.append(area)
+                continue
+            if area.municipality and area.municipality not in (
+                municipality.name,
+                municipality.cbs_name,
+            ):
+                self.warn(
+                    line,
+                    f"area '{area.code}': municipality '{area.municipality}' differs from "
+                    f"'{municipality.name}' ({municipality.cbs_name}) of {municipality.code}",
+                )
+            outside = set(area.all_postcodes) - set(municipality.all_postcodes)
+            if outside:
+                self.warn(
+                    line,
+                    f"area '{area.code}': {format_pc4s(outside)} not among the PC4s of "
+                    f"{municipality.name} ({municipality.code})",
+                )
+            resolved.append(
+                dataclasses.replace(
+                    area,
+                    municipality=municipality.name,
+                    municipality_cbs_name=municipality.cbs_name,
+                )
+            )
+        return resolved
 
     def overlaps(self) -> None:
         """Warn once per pair of areas that name the same PC4s."""
@@ -500,33 +699,46 @@ class _Checker:
                 "residents there will be asked to choose",
             )
 
-    def document(self, data: Any) -> list[Area]:
+    def document(
+        self, data: Any, municipalities: list[Municipality] | None = None
+    ) -> tuple[list[Area], list[Municipality]]:
+        """The areas of a parsed file and its municipalities (inline, or `municipalities`)."""
         if not isinstance(data, _Map):
             self.error(1, "the file must be a mapping with a top-level 'areas:' list")
-            return []
+            return [], []
         self.check_keys(data, _TOP_KEYS, ("areas",), "file")
+        if municipalities is None:
+            municipalities = []
+            if isinstance(data.get("municipalities"), _Seq):
+                municipalities = self.municipality_list(
+                    data["municipalities"], data.key_lines["municipalities"]
+                )
+            elif "municipalities" in data:
+                self.error(
+                    data.key_lines["municipalities"],
+                    "'municipalities' must be a list or the name of a municipalities file",
+                )
         raw_areas = data.get("areas")
         if not isinstance(raw_areas, _Seq) or not raw_areas:
             if "areas" in data:
                 self.error(data.key_lines["areas"], "'areas' must be a non-empty list")
-            return []
+            return [], municipalities
         areas = []
         for item, line in zip(raw_areas, raw_areas.item_lines, strict=True):
             area = self.area(item, line)
             if area is not None:
                 areas.append(area)
         self.overlaps()
-        return areas
+        return self.resolve(areas, municipalities), municipalities
 
 
-def check_areas_file(path: str | Path) -> tuple[list[Area], list[Problem]]:
-    """Read and check an areas file: the areas it defines and every problem found."""
-    path = Path(path)
+def _read_yaml(path: Path) -> tuple[bool, Any, list[Problem]]:
+    """Whether a YAML file could be parsed, its data with line numbers, and its problems."""
     name = str(path)
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [Problem(name, None, f"cannot read file: {exc}")]
+        return False, None, [Problem(name, None, f"cannot read file: {exc}")]
     loader = _LineLoader(source)
     try:
         data = loader.get_single_data()
@@ -534,14 +746,66 @@ def check_areas_file(path: str | Path) -> tuple[list[Area], list[Problem]]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        return [], [Problem(name, line, f"not valid YAML: {problem}")]
+        return False, None, [Problem(name, line, f"not valid YAML: {problem}")]
     finally:
         loader.dispose()
-    checker = _Checker(name)
-    for line, key, first in loader.duplicates:
-        checker.error(line, f"field '{key}' appears twice in one mapping (first on line {first})")
-    areas = checker.document(data)
-    return areas, checker.problems
+    return (
+        True,
+        data,
+        [
+            Problem(
+                name, line, f"field '{key}' appears twice in one mapping (first on line {first})"
+            )
+            for line, key, first in loader.duplicates
+        ],
+    )
+
+
+def _municipalities_file(path: Path) -> tuple[list[Municipality], list[Problem]]:
+    """The municipalities of a separate municipalities file (see `municipalities:`)."""
+    parsed, data, problems = _read_yaml(path)
+    if not parsed:
+        return [], problems
+    checker = _Checker(str(path))
+    checker.problems.extend(problems)
+    if not isinstance(data, _Map):
+        checker.error(1, "the file must be a mapping with a top-level 'municipalities:' list")
+        return [], checker.problems
+    checker.check_keys(data, _MUNICIPALITIES_TOP_KEYS, ("municipalities",), "file")
+    if "municipalities" not in data:
+        return [], checker.problems
+    found = checker.municipality_list(data["municipalities"], data.key_lines["municipalities"])
+    return found, checker.problems
+
+
+def check_areas_file(path: str | Path) -> tuple[list[Area], list[Problem]]:
+    """Read and check an areas file: the areas it defines and every problem found."""
+    areas, _, problems = check_areas_and_municipalities(path)
+    return areas, problems
+
+
+def check_areas_and_municipalities(
+    path: str | Path,
+) -> tuple[list[Area], list[Municipality], list[Problem]]:
+    """Areas, municipalities and problems of an areas file (and its municipalities file)."""
+    return _check(Path(path))
+
+
+def _check(path: Path) -> tuple[list[Area], list[Municipality], list[Problem]]:
+    """Areas, municipalities and problems of an areas file (and its municipalities file)."""
+    parsed, data, problems = _read_yaml(path)
+    if not parsed:
+        return [], [], problems
+    checker = _Checker(str(path))
+    checker.problems.extend(problems)
+    municipalities: list[Municipality] | None = None
+    if isinstance(data, _Map) and isinstance(data.get("municipalities"), str):
+        # `municipalities: municipalities.yaml`: a file next to this one (generated from CBS data).
+        other = path.parent / data["municipalities"]
+        municipalities, other_problems = _municipalities_file(other)
+        checker.problems.extend(other_problems)
+    areas, municipalities = checker.document(data, municipalities)
+    return areas, municipalities, checker.problems
 
 
 # --- the loaded collection ------------------------------------------------------------------
@@ -560,12 +824,22 @@ class Areas:
     """The focus areas of one data file, indexed for codes, deep links and postcodes."""
 
     def __init__(
-        self, areas: Iterable[Area], source: str = "", warnings: Iterable[Problem] = ()
+        self,
+        areas: Iterable[Area],
+        source: str = "",
+        warnings: Iterable[Problem] = (),
+        municipalities: Iterable[Municipality] = (),
     ) -> None:
         self._areas = tuple(areas)
         self.source = source
         self.warnings = tuple(warnings)
         self._by_code = {area.code: area for area in self._areas}
+        self._municipalities = {m.code: m for m in municipalities}
+        # pc4 -> the municipalities with a focus area that have addresses with that PC4
+        self._municipality_pc4s: dict[int, list[Municipality]] = {}
+        for municipality in self._municipalities.values():
+            for pc4 in municipality.all_postcodes:
+                self._municipality_pc4s.setdefault(pc4, []).append(municipality)
         self._hoods: dict[str, tuple[Area, Neighbourhood]] = {}
         # pc4 -> [(area, neighbourhood or None for area-wide, partly)]
         self._claims: dict[int, list[tuple[Area, Neighbourhood | None, bool]]] = {}
@@ -608,6 +882,14 @@ class Areas:
         """The neighbourhood with this code and its area, or None."""
         return self._hoods.get(code)
 
+    def municipality(self, code: str) -> Municipality | None:
+        """The municipality with this CBS code (GM0344), or None when the data has none."""
+        return self._municipalities.get(code)
+
+    def municipality_list(self) -> tuple[Municipality, ...]:
+        """Every municipality of the data, in file order."""
+        return tuple(self._municipalities.values())
+
     def municipalities(self) -> dict[str, tuple[Area, ...]]:
         """Municipality name -> its areas, in Dutch alphabetical order (for picker buttons)."""
         grouped: dict[str, list[Area]] = {}
@@ -627,8 +909,8 @@ class Areas:
             return area, None
         return self._hoods.get(key)
 
-    def lookup_pc4(self, pc4: int) -> Found | Ambiguous | NotInFocusArea:
-        """Which neighbourhood(s) a PC4 lies in."""
+    def lookup_pc4(self, pc4: int) -> Found | Ambiguous | InFocusMunicipality | NotInFocusArea:
+        """Which neighbourhood(s) a PC4 lies in, or which focus municipality, or neither."""
         label = f"{pc4:04d}"
         hoods: dict[str, Neighbourhood] = {}
         areas: dict[str, Area] = {}
@@ -640,6 +922,10 @@ class Areas:
             for candidate in (hood,) if hood is not None else area.neighbourhoods:
                 hoods.setdefault(candidate.code, candidate)
         if not hoods:
+            for municipality in self._municipality_pc4s.get(pc4, ()):
+                in_it = tuple(a for a in self._areas if a.municipality_code == municipality.code)
+                if in_it:
+                    return InFocusMunicipality(municipality, in_it, label)
             return NotInFocusArea(label)
         if len(hoods) == 1 and not partly:
             (hood,) = hoods.values()
@@ -657,11 +943,12 @@ class Areas:
 def load_areas(path: str | Path | None = None) -> Areas:
     """Load and check an areas file (default: the shipped one); AreasFileError on any error."""
     file = Path(path) if path is not None else DEFAULT_PATH
-    areas, problems = check_areas_file(file)
+    areas, municipalities, problems = check_areas_and_municipalities(file)
     errors = [problem for problem in problems if problem.level == "error"]
     if errors:
         raise AreasFileError(errors)
-    return Areas(areas, str(file), [problem for problem in problems if problem.level == "warning"])
+    warnings = [problem for problem in problems if problem.level == "warning"]
+    return Areas(areas, str(file), warnings, municipalities)
 
 
 @cache

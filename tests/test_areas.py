@@ -20,6 +20,7 @@ from surveys.areas import (
     Areas,
     AreasFileError,
     Found,
+    InFocusMunicipality,
     Invalid,
     NotInFocusArea,
     Problem,
@@ -161,10 +162,96 @@ def test_pc4_in_both_area_wide_and_neighbourhood_lists_is_found_once(areas: Area
     assert found.neighbourhood.name == "Vrijheidswijk"
 
 
-@pytest.mark.parametrize("text", ["9999", "1012 AB", "2000", "8920"])
+@pytest.mark.parametrize("text", ["9999", "5050 AB", "2000", "8920"])
 def test_not_in_a_focus_area(areas: Areas, text: str) -> None:
     result = areas.lookup_postcode(text)
     assert result == NotInFocusArea(text[:4])
+
+
+def test_every_area_has_postcodes_that_resolve_or_ask_within_it(areas: Areas) -> None:
+    for area in areas:
+        assert area.all_postcodes, area.code
+        for pc4 in area.all_postcodes:
+            result = areas.lookup_pc4(pc4)
+            if isinstance(result, Found):
+                assert result.area == area, (area.code, pc4)
+            else:
+                assert isinstance(result, Ambiguous), (area.code, pc4, result)
+                assert area in result.areas, (area.code, pc4)
+                assert set(result.neighbourhoods) <= {
+                    hood for a in result.areas for hood in a.neighbourhoods
+                }
+
+
+def test_pc4_in_a_focus_municipality_outside_the_area_data_asks(areas: Areas) -> None:
+    claimed = {pc4 for area in areas for pc4 in area.all_postcodes}
+    municipalities = areas.municipality_list()
+    assert {m.code for m in municipalities} == {area.municipality_code for area in areas}
+    for municipality in municipalities:
+        unclaimed = [pc4 for pc4 in municipality.all_postcodes if pc4 not in claimed]
+        assert unclaimed, municipality.code
+        for pc4 in unclaimed:
+            result = areas.lookup_pc4(pc4)
+            assert isinstance(result, InFocusMunicipality), (pc4, result)
+            assert result.municipality == municipality
+            assert result.areas == tuple(
+                a for a in areas if a.municipality_code == municipality.code
+            )
+            assert result.neighbourhoods == tuple(
+                hood for a in result.areas for hood in a.neighbourhoods
+            )
+    # The resident of Tilburg from the issue is asked about Tilburg Noordwest, never refused.
+    tilburg = areas.lookup_postcode("5011")
+    assert isinstance(tilburg, InFocusMunicipality)
+    assert [a.code for a in tilburg.areas] == ["tilburg-noordwest"]
+    amsterdam = areas.lookup_postcode("1012 AB")
+    assert isinstance(amsterdam, InFocusMunicipality)
+    assert [a.code for a in amsterdam.areas] == ["amsterdam-zuidoost", "amsterdam-nieuw-west"]
+
+
+def test_only_pc4s_outside_the_19_municipalities_are_refused(areas: Areas) -> None:
+    in_municipality = {pc4 for m in areas.municipality_list() for pc4 in m.all_postcodes}
+    assert len(areas.municipality_list()) == 19
+    for pc4 in range(1000, 10_000):
+        refused = isinstance(areas.lookup_pc4(pc4), NotInFocusArea)
+        assert refused == (pc4 not in in_municipality), pc4
+
+
+def test_municipality_lists_name_their_source(areas: Areas) -> None:
+    for municipality in areas.municipality_list():
+        assert municipality.verified and "CBS" in municipality.source, municipality.code
+
+
+def test_area_postcodes_lie_in_their_municipality(areas: Areas) -> None:
+    for area in areas:
+        municipality = areas.municipality(area.municipality_code)
+        assert municipality is not None
+        assert set(area.all_postcodes) <= set(municipality.all_postcodes), area.code
+
+
+def test_estimates_are_labelled_and_never_wholly_placed(areas: Areas) -> None:
+    # An estimate (a PC4 from general knowledge) must say so and must let the resident say
+    # "none of these": it is never a whole (Found) postcode.
+    for area in areas:
+        if "ESTIMATE" not in area.source:
+            continue
+        assert not area.verified or area.code == "tilburg-noordwest", area.code
+        assert "ESTIMATE" in area.note, area.code
+        if area.code != "eindhoven-woensel-zuid":
+            assert not area.postcodes, area.code
+            assert not any(hood.postcodes for hood in area.neighbourhoods), area.code
+
+
+def test_the_name_residents_know_is_shown_the_cbs_name_kept(areas: Areas) -> None:
+    den_haag = areas.get("den-haag-zuidwest")
+    assert den_haag is not None
+    assert den_haag.municipality == "Den Haag"
+    assert den_haag.municipality_cbs_name == "'s-Gravenhage"
+    assert den_haag.municipality_code == "GM0518"
+    municipality = areas.municipality("GM0518")
+    assert municipality is not None and municipality.cbs_name == "'s-Gravenhage"
+    assert "Den Haag" in areas.municipalities()
+    assert "'s-Gravenhage" not in areas.municipalities()
 
 
 @pytest.mark.parametrize(
@@ -270,8 +357,7 @@ def test_municipalities_for_picker_buttons(areas: Areas) -> None:
         "amsterdam-nieuw-west",
     ]
     names = list(municipalities)
-    # Dutch order: 's-Gravenhage sorts under G.
-    assert names.index("Eindhoven") < names.index("'s-Gravenhage") < names.index("Groningen")
+    assert names.index("Delft") < names.index("Den Haag") < names.index("Dordrecht")
 
 
 # --- checking edited files ------------------------------------------------------------------
@@ -513,8 +599,38 @@ def test_cli_validate_warnings_pass_unless_strict(tmp_path: Path) -> None:
 
 def test_cli_lookup() -> None:
     assert run("lookup", "3563 AB")[1].strip() == (
-        "3563: Overvecht-Noord (overvecht-noord) in Utrecht Overvecht (utrecht-overvecht)"
+        "3563: in focus area Utrecht Overvecht (utrecht-overvecht): Overvecht-Noord "
+        "(overvecht-noord)"
     )
-    assert "ambiguous" in run("lookup", "3564")[1]
-    assert run("lookup", "9999")[1].strip() == "9999: not in a focus area"
+    assert run("lookup", "3564")[1].startswith(
+        "3564: in focus area Utrecht Overvecht (utrecht-overvecht): the bot asks: "
+    )
+    assert run("lookup", "5011")[1].strip() == (
+        "5011: in focus municipality Tilburg (GM0855), not in the area data: the bot asks "
+        'about Tilburg Noordwest (tilburg-noordwest), with "none of these"'
+    )
+    assert run("lookup", "9999")[1].strip() == (
+        "9999: not in a focus municipality: the bot says the survey is not for this neighbourhood"
+    )
     assert run("lookup", "hallo") == (1, "not a Dutch postcode (format)\n")
+
+
+def test_cli_lookup_tells_the_three_cases_for_every_area() -> None:
+    areas = load_areas()
+    for area in areas:
+        output = run("lookup", str(area.all_postcodes[0]))[1]
+        assert output.startswith(f"{area.all_postcodes[0]:04d}: in focus area "), output
+        assert f"({area.code})" in output
+
+
+def test_cli_validate_fails_on_an_area_without_postcodes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        VALID.replace("        postcodes: [1236]\n", "").replace(
+            '        postcodes: [1234, "1235-1236"]\n', ""
+        ),
+    )
+    code, output = run("validate", str(path))
+    assert code == 1
+    assert "area 'stad-oost': no postcodes" in output
+    assert ": error: " in output

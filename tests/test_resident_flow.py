@@ -384,3 +384,83 @@ async def test_round_closing_mid_survey_keeps_answers_and_says_so(
         response = session.scalars(select(Response)).one()
         assert response.status == "closed"
         assert session.scalars(select(Answer.value)).all() == [8]
+
+
+def button_labels(message: Any) -> dict[str, str]:
+    """Button label -> callback data of one message."""
+    return {b.text: str(b.callback_data) for row in message.buttons for b in row}
+
+
+async def test_postcode_of_a_focus_municipality_outside_the_area_data_asks(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    """A resident of Tilburg whose PC4 the area data does not list is asked, not refused."""
+    tilburg = services.areas.get("tilburg-noordwest")
+    claimed = {pc4 for area in services.areas for pc4 in area.all_postcodes}
+    municipality = services.areas.municipality("GM0855")
+    pc4 = next(pc4 for pc4 in municipality.all_postcodes if pc4 not in claimed)
+    async with BotHarness(emulator, make_app(services)) as h:
+        # 1. She picks a neighbourhood of the focus area from the question: she is placed there.
+        tess = h.user("Tess", language_code="nl")
+        await onboard(h, tess, postcode=f"{pc4} AB")
+        question = tess.last_message()
+        assert f"Postcode {pc4} ligt in Tilburg" in question.visible_text
+        assert "Tilburg Noordwest" in question.visible_text
+        labels = button_labels(question)
+        assert {hood.name for hood in tilburg.neighbourhoods} <= set(labels)
+        assert labels["Geen van deze buurten"] == "v1|ab|x"
+        assert all(len(data.encode()) <= 64 for data in labels.values())
+        await tess.tap(data=labels["Heikant"])
+        assert any("Heikant" in m.visible_text for m in tess.messages())
+
+        # 2. He lives elsewhere in Tilburg: "none of these" says whom the survey is for and
+        #    offers the municipality buttons again, with the names residents know.
+        tom = h.user("Tom", language_code="nl")
+        await onboard(h, tom, postcode=str(pc4))
+        await tom.tap(data="v1|ab|x")
+        answer = tom.last_message()
+        assert "alleen voor bewoners van de 20 focusgebieden" in answer.visible_text
+        municipalities = button_labels(answer)
+        assert "Tilburg" in municipalities and "Den Haag" in municipalities
+        assert "'s-Gravenhage" not in municipalities
+
+        # 3. A postcode outside all 19 municipalities is still told the survey is not for it.
+        olga = h.user("Olga", language_code="nl")
+        await onboard(h, olga, postcode="5050")
+        assert "niet in een van de 20 focusgebieden" in olga.last_message().visible_text
+
+    with services.db.session() as session:
+        residents = {r.pseudonym: r for r in session.scalars(select(Resident))}
+        placed = residents[pseudonym(TEST_KEY, tess.id)]
+        assert (placed.area_code, placed.neighbourhood_code) == (
+            "tilburg-noordwest",
+            "tilburg-heikant",
+        )
+        assert residents[pseudonym(TEST_KEY, tom.id)].area_code is None
+        assert residents[pseudonym(TEST_KEY, olga.id)].area_code is None
+
+
+async def test_postcode_in_a_focus_area_places_or_asks_within_it(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    """One PC4 of each of the 20 areas, typed by a resident: placed in, or asked about, it."""
+    async with BotHarness(emulator, make_app(services)) as h:
+        for number, area in enumerate(services.areas):
+            pc4 = area.all_postcodes[0]
+            user = h.user(f"Resident {number}", language_code="nl")
+            await onboard(h, user, postcode=str(pc4))
+            reply = user.last_message()
+            hood_codes = {hood.code for hood in area.neighbourhoods}
+            offered = {
+                data.split("|")[2]
+                for data in button_labels(reply).values()
+                if data.startswith("v1|n|")
+            }
+            if offered:
+                assert offered <= hood_codes | {
+                    h.code for a in services.areas for h in a.neighbourhoods
+                }, area.code
+                assert offered & hood_codes, area.code
+            else:
+                texts = " ".join(m.visible_text for m in user.messages())
+                assert area.name in texts, (area.code, texts)

@@ -269,6 +269,7 @@ BUTTON_KEYS = frozenset(
         "switch_yes",
         "switch_no",
         "other_neighbourhood",
+        "none_of_these",
         "back",
         "skip",
         "erase",

@@ -16,9 +16,10 @@ from surveys.areas import (
     Areas,
     AreasFileError,
     Found,
+    InFocusMunicipality,
     Invalid,
     NotInFocusArea,
-    check_areas_file,
+    check_areas_and_municipalities,
     format_pc4s,
     load_areas,
 )
@@ -85,7 +86,7 @@ def list_command(areas_file: str | None, area_code: str | None) -> None:
 def validate_command(file: str | None, strict: bool) -> None:
     """Check an areas file: one line per problem; exit 1 when there are errors."""
     path = _areas_path(file)
-    areas, problems = check_areas_file(path)
+    areas, municipalities, problems = check_areas_and_municipalities(path)
     for problem in problems:
         click.echo(str(problem))
     errors = sum(problem.level == "error" for problem in problems)
@@ -94,8 +95,10 @@ def validate_command(file: str | None, strict: bool) -> None:
         raise SystemExit(1)
     hoods = sum(len(area.neighbourhoods) for area in areas)
     pc4s = len({pc4 for area in areas for pc4 in area.all_postcodes})
+    in_municipalities = len({pc4 for m in municipalities for pc4 in m.all_postcodes})
     click.echo(
-        f"{path}: OK: {len(areas)} areas, {hoods} neighbourhoods, {pc4s} PC4s"
+        f"{path}: OK: {len(areas)} areas, {hoods} neighbourhoods, {pc4s} PC4s; "
+        f"{len(municipalities)} municipalities, {in_municipalities} PC4s"
         + (f", {warnings} warning(s)" if warnings else "")
     )
 
@@ -104,18 +107,33 @@ def validate_command(file: str | None, strict: bool) -> None:
 @_file_option()
 @click.argument("postcode")
 def lookup_command(areas_file: str | None, postcode: str) -> None:
-    """Show what the bot would make of a postcode a resident types."""
+    """Show what the bot would make of a postcode a resident types.
+
+    One of three cases: in a focus area's data (the bot places the resident or asks which
+    neighbourhood), in a municipality with a focus area but not in the area data (the bot asks,
+    with "none of these"), or outside every such municipality (the survey is not for them).
+    """
     areas = _load(areas_file)
     result = areas.lookup_postcode(postcode)
     match result:
         case Found(area, hood, pc4):
-            click.echo(f"{pc4}: {hood.name} ({hood.code}) in {area.name} ({area.code})")
-        case Ambiguous(_, hoods, pc4, partly):
+            click.echo(f"{pc4}: in focus area {area.name} ({area.code}): {hood.name} ({hood.code})")
+        case Ambiguous(areas_, hoods, pc4, partly):
+            where = ", ".join(f"{a.name} ({a.code})" for a in areas_)
             names = ", ".join(f"{hood.name} ({hood.code})" for hood in hoods)
-            extra = " or outside the focus areas" if partly else ""
-            click.echo(f"{pc4}: ambiguous, the bot asks: {names}{extra}")
+            extra = ' or "none of these"' if partly else ""
+            click.echo(f"{pc4}: in focus area {where}: the bot asks: {names}{extra}")
+        case InFocusMunicipality(municipality, areas_, pc4):
+            where = ", ".join(f"{a.name} ({a.code})" for a in areas_)
+            click.echo(
+                f"{pc4}: in focus municipality {municipality.name} ({municipality.code}), "
+                f'not in the area data: the bot asks about {where}, with "none of these"'
+            )
         case NotInFocusArea(pc4):
-            click.echo(f"{pc4}: not in a focus area")
+            click.echo(
+                f"{pc4}: not in a focus municipality: the bot says the survey is not for "
+                "this neighbourhood"
+            )
         case Invalid(reason):
             click.echo(f"not a Dutch postcode ({reason})")
             raise SystemExit(1)
@@ -155,10 +173,17 @@ def _pc4_text(whole: tuple[int, ...], partly: tuple[int, ...]) -> str:
 
 
 def _detail(area: Area) -> str:
+    official = (
+        f", CBS name {area.municipality_cbs_name}"
+        if area.municipality_cbs_name and area.municipality_cbs_name != area.municipality
+        else ""
+    )
     lines = [
         f"{area.name} ({area.code})",
-        f"municipality: {area.municipality} ({area.municipality_code})",
+        f"municipality: {area.municipality} ({area.municipality_code}{official})",
     ]
+    if area.source:
+        lines.append(f"source: {area.source}")
     if area.postcodes or area.postcodes_partly:
         verified = "" if area.verified else " (unverified)"
         lines.append(
