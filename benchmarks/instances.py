@@ -321,7 +321,7 @@ class SurveyResident:
                 self.repeats += 1
             started = time.perf_counter()
             action()
-            if await self.emulator.wait_until(done, self.timeout):
+            if await self.emulator.wait_until(done, self.timeout, chat_id=self.chat_id):
                 self.latencies.append(time.perf_counter() - started)
                 return
         raise Stuck(f"no reaction after {self.tries} tries in chat {self.chat_id}")

@@ -151,6 +151,20 @@ class _Signal:
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, fut)
 
+    def waiter(self) -> asyncio.Future[None]:
+        """A future, registered at once, that the next notify() resolves (no lost wake-up)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        entry = (loop, fut)
+        self._waiters.append(entry)
+
+        def forget(_: asyncio.Future[None]) -> None:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+
+        fut.add_done_callback(forget)
+        return fut
+
     async def wait(self, timeout: float | None) -> None:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
@@ -850,6 +864,7 @@ class BotAPIEmulator:
         self._chat_sends: dict[int, deque[float]] = {}
         self._buckets: dict[int, tuple[float, float]] = {}
         self.signal = _Signal()
+        self._chat_signals: dict[int, _Signal] = {}
         self._handlers: dict[str, Callable[[_Params], Any]] = {
             "getme": self._get_me,
             "getupdates": self._get_updates,
@@ -1226,22 +1241,56 @@ class BotAPIEmulator:
         self._delivered_up_to = max(self._delivered_up_to, update_id)
         self.signal.notify()
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-        """Wait (really, on the event loop) until predicate() holds; False on timeout."""
+    async def wait_until(
+        self, predicate: Callable[[], bool], timeout: float = 10.0, *, chat_id: int | None = None
+    ) -> bool:
+        """Wait (really, on the event loop) until predicate() holds; False on timeout.
+
+        With `chat_id`, the predicate is checked again only when something happens in that
+        chat (a message, an edit, a deletion): many waiting users then cost no more than one.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        signal = self.signal if chat_id is None else self._chat_signal(chat_id)
         while not predicate():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            await self.signal.wait(remaining)
+            await signal.wait(remaining)
         return True
+
+    def _chat_signal(self, chat_id: int) -> _Signal:
+        found = self._chat_signals.get(chat_id)
+        if found is None:
+            found = self._chat_signals[chat_id] = _Signal()
+        return found
 
     def take_for_webhook(self) -> _Pending | None:
         """The next update to POST to the webhook (oldest first)."""
         if not self.webhook_url or not self._queue:
             return None
         return self._queue[0]
+
+    def webhook_batch(self, busy: set[object], room: int) -> list[_Pending]:
+        """Updates to POST now, oldest first: at most `room`, and one per chat at a time.
+
+        Like Telegram, several connections deliver at once (up to max_connections), but a
+        chat's next update waits until its earlier one was answered (`busy` holds the chats
+        with a POST in flight), so each chat's updates arrive in order.
+        """
+        if not self.webhook_url or room <= 0:
+            return []
+        blocked = set(busy)
+        chosen: list[_Pending] = []
+        for pending in self._queue:
+            key = update_chat(pending.data)
+            if key in blocked:
+                continue
+            blocked.add(key)
+            chosen.append(pending)
+            if len(chosen) >= room:
+                break
+        return chosen
 
     def webhook_result(self, pending: _Pending, status: int | None, error: str | None) -> None:
         """Record a webhook POST; a 2xx confirms the update, anything else keeps it queued."""
@@ -1287,6 +1336,9 @@ class BotAPIEmulator:
             event["message"] = self.message_json(message)
         self.events.append(event)
         self.signal.notify()
+        chat_id = event.get("chat_id")
+        if chat_id is not None and chat_id in self._chat_signals:
+            self._chat_signals[chat_id].notify()
 
     def _bot_sees(
         self, chat: SimChat, message: StoredMessage, reply_to: StoredMessage | None
@@ -2108,6 +2160,23 @@ class BotAPIEmulator:
             "disable_notification": message.disable_notification,
             "files": message.files,
         }
+
+
+def update_chat(update: JSON) -> object:
+    """The chat an update belongs to (its user for updates without a chat; else its id)."""
+    for kind in ("message", "edited_message", "channel_post", "edited_channel_post"):
+        if kind in update:
+            return ("chat", update[kind].get("chat", {}).get("id"))
+    if "callback_query" in update:
+        query = update["callback_query"]
+        message = query.get("message") or {}
+        if message.get("chat"):
+            return ("chat", message["chat"].get("id"))
+        return ("user", query.get("from", {}).get("id"))
+    for kind in ("my_chat_member", "chat_member", "chat_join_request"):
+        if kind in update:
+            return ("chat", update[kind].get("chat", {}).get("id"))
+    return ("update", update.get("update_id"))
 
 
 def _loggable(raw: JSON, files: dict[str, UploadedFile] | None) -> JSON:

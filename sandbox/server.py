@@ -23,6 +23,7 @@ from sandbox.emulator import (
     SimUser,
     StoredMessage,
     decode_body,
+    update_chat,
 )
 from sandbox.network import NetworkFault
 
@@ -80,20 +81,39 @@ class WebhookDeliverer:
         await self.stop()
 
     async def _run(self) -> None:
-        delay = self.retry_delay
+        # Up to max_connections POSTs at once, one per chat (see BotAPIEmulator.webhook_batch).
+        self._delay = self.retry_delay
+        flying: dict[asyncio.Task[None], object] = {}
         while True:
-            pending = self.emulator.take_for_webhook()
-            if pending is None:
-                await self.emulator.signal.wait(None)
-                continue
-            status, error = await self._post(self.emulator.webhook_url, pending.data)
-            self.emulator.webhook_result(pending, status, error)
-            if status is not None and 200 <= status < 300:
-                delay = self.retry_delay
-                continue
-            # Telegram backs off between attempts; so do we (shorter, configurable).
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.max_retry_delay)
+            room = self.emulator.webhook_max_connections - len(flying)
+            batch = self.emulator.webhook_batch(set(flying.values()), room)
+            for pending in batch:
+                task = asyncio.create_task(self._deliver(pending))
+                flying[task] = update_chat(pending.data)
+            # Registered before anything else runs: a change right after the batch still wakes.
+            waits: list[asyncio.Future[Any]] = [self.emulator.signal.waiter()]
+            try:
+                await asyncio.wait([*flying, *waits], return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                for task in flying:
+                    task.cancel()
+                await asyncio.gather(*flying, return_exceptions=True)
+                raise
+            finally:
+                for wait in waits:
+                    wait.cancel()
+            for task in [t for t in flying if t.done()]:
+                del flying[task]
+
+    async def _deliver(self, pending: Any) -> None:
+        """POST one update; after a failure its chat waits (Telegram backs off, shorter here)."""
+        status, error = await self._post(self.emulator.webhook_url, pending.data)
+        self.emulator.webhook_result(pending, status, error)
+        if status is not None and 200 <= status < 300:
+            self._delay = self.retry_delay
+            return
+        await asyncio.sleep(self._delay)
+        self._delay = min(self._delay * 2, self.max_retry_delay)
 
     async def _post(self, url: str, update: JSON) -> tuple[int | None, str | None]:
         assert self._client is not None
