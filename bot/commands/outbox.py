@@ -7,16 +7,18 @@ from datetime import datetime, timedelta
 import click
 
 from bot.clock import SystemClock
-from bot.options import open_database, setting_option, settings_from
+from bot.database import open_database
+from bot.options import setting_option, settings_from
 from bot.settings import Settings
+from bot.terminal import YES_OPTION, confirm
 from storage import outbox as store
 from storage.db import Database
 from storage.pseudonyms import short_pseudonym
 
 
-def _database(settings: Settings) -> Database:
-    """The database, migrated to the newest schema (as `buurtstem run` does)."""
-    return open_database(settings.database_url)
+def _database(database_url: str | None, settings: Settings) -> Database:
+    """The existing database (named on stderr), migrated to the newest schema."""
+    return open_database(database_url, settings)
 
 
 def chat_ref(key: str, chat_id: int) -> str:
@@ -100,7 +102,7 @@ def command() -> None:
 def status_command(database_url: str | None, failures: int) -> None:
     """Counts by kind and status, the oldest waiting message, the latest failures and why."""
     settings = settings_from(database_url=database_url)
-    db = _database(settings)
+    db = _database(database_url, settings)
     try:
         for line in status_lines(db, settings.pseudonym_key, SystemClock().now(), failures):
             click.echo(line)
@@ -122,7 +124,7 @@ def retry_command(
 ) -> None:
     """Queue failed messages again, with fresh attempts (the running bot sends them)."""
     settings = settings_from(database_url=database_url)
-    db = _database(settings)
+    db = _database(database_url, settings)
     try:
         with db.session() as session:
             count = store.retry_failed(
@@ -147,12 +149,21 @@ def retry_command(
     help="Delete sent messages last touched longer ago than this.",
 )
 @click.option("--include-failed", is_flag=True, help="Also delete old failed and unknown rows.")
-def purge_command(database_url: str | None, older_than_days: int, include_failed: bool) -> None:
-    """Delete old sent messages (their text and files are no longer needed)."""
+@YES_OPTION
+def purge_command(
+    database_url: str | None, older_than_days: int, include_failed: bool, yes: bool
+) -> None:
+    """Delete old sent messages (their text and files are no longer needed); asks first."""
     settings = settings_from(database_url=database_url)
-    db = _database(settings)
+    db = _database(database_url, settings)
     statuses = (store.SENT, store.FAILED, store.UNKNOWN) if include_failed else (store.SENT,)
+    which = "sent, failed and unknown" if include_failed else "sent"
     try:
+        confirm(
+            f"Delete {which} messages last touched more than {older_than_days} day(s) ago?",
+            yes,
+            "Nothing deleted.",
+        )
         with db.session() as session:
             count = store.purge(
                 session, SystemClock().now() - timedelta(days=older_than_days), statuses
