@@ -177,6 +177,17 @@ def _area_hint(code: str, areas: Areas) -> str:
     for area in areas.all():
         if code.strip().lower() == area.name.lower():
             return f"'{code}' is the name of focus area '{area.code}': use the code"
+    # A word of an area's code or name ("overvecht", "Nieuw-West") names that area.
+    word = code.strip().lower()
+    named = [
+        area.code
+        for area in areas.all()
+        if word in area.code.split("-")
+        or word in area.name.lower().replace("-", " ").split()
+        or word == area.name.lower().split(" ", 1)[-1]
+    ]
+    if len(named) == 1:
+        return f"unknown focus area '{code}'; did you mean '{named[0]}'?"
     # Close matches among areas and neighbourhoods: a misspelt neighbourhood names its area.
     candidates = {area.code: area.code for area in areas.all()}
     for area in areas.all():
@@ -189,8 +200,8 @@ def _area_hint(code: str, areas: Areas) -> str:
         return f"unknown focus area '{code}'; did you mean '{close[0]}'?"
     area_code = candidates[close[0]]
     return (
-        f"unknown focus area '{code}'; did you mean '{area_code}' (its neighbourhood "
-        f"'{close[0]}' is close; rounds are published for whole focus areas)?"
+        f"unknown focus area '{code}'; did you mean '{area_code}'? (close to its "
+        f"neighbourhood '{close[0]}'; rounds are published for whole focus areas)"
     )
 
 
