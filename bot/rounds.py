@@ -804,7 +804,7 @@ def close_round(
 ) -> bool:
     """Close a round: unfinished responses become `closed` (answers kept) and are told so.
 
-    A scheduled round that never opened is closed too (cancelled). False if already closed.
+    A scheduled round that never opened is closed too (it never opens). False if already closed.
     """
     round_ = store.get_round(session, round_id, lock=True)
     if round_ is None or round_.status == store.CLOSED or round_.standing:
@@ -937,7 +937,7 @@ def register_round_jobs(
             return
         if report.changed:
             log.info(
-                "round tick: opened %s, closed %s, missed %s, %d invitation(s), %d reminder(s)",
+                "round tick: opened %s, closed %s, closed unopened %s, %d invitation(s), %d reminder(s)",
                 report.opened,
                 report.closed,
                 report.missed,
