@@ -10,8 +10,10 @@ from typing import Any
 
 import click
 
+from bot.database import open_database, safe_url
 from bot.settings import Settings
-from storage.db import Database, normalise_url
+
+__all__ = ["driver_message", "open_database", "safe_url", "setting_option", "settings_from"]
 
 
 def setting_option(name: str, *param_decls: str, **kwargs: Any) -> Any:
@@ -27,30 +29,6 @@ def settings_from(**overrides: Any) -> Settings:
     """Settings from env/.env with the CLI options that were given laid on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**given)
-
-
-def open_database(url: str) -> Database:
-    """The database, migrated to the newest schema (as `buurtstem run` does); one clear line
-    naming the database (password hidden) when it cannot be opened."""
-    from storage.migrate import upgrade
-
-    try:
-        upgrade(url)
-    except Exception as exc:  # a bad URL, a missing folder, an unreachable server
-        raise click.ClickException(
-            f"could not open the database {safe_url(url)}: {driver_message(exc)}"
-        ) from exc
-    return Database(url)
-
-
-def safe_url(url: str) -> str:
-    """A database URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(normalise_url(url)).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparsable URL)"
 
 
 def driver_message(exc: BaseException) -> str:

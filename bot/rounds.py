@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from storage.db import Database
 from storage.models import Round, SurveyVersion
 from storage.survey_versions import VersionConflict, get_survey_version, store_survey_version
 from surveys.areas import Areas
+from surveys.loader import tab_problems
 from surveys.schema import Survey, pick
 
 if TYPE_CHECKING:
@@ -105,6 +107,18 @@ def local(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+def local_end(moment: datetime, tz: ZoneInfo) -> str:
+    """A closing moment for staff: local midnight is the end of the day before (24:00).
+
+    `closes: 2026-12-09` closes at the start of 10 December; "2026-12-09 24:00" says the
+    date the team wrote instead of one nobody wrote.
+    """
+    at = moment.astimezone(tz)
+    if at.hour == 0 and at.minute == 0 and at.second == 0:
+        return f"{(at - timedelta(days=1)):%Y-%m-%d} 24:00"
+    return local(moment, tz)
+
+
 def resident_time(moment: datetime, tz: ZoneInfo) -> str:
     """A moment as local time for residents: 9-11-2026 09:00."""
     at = moment.astimezone(tz)
@@ -127,6 +141,9 @@ class RoundSpec:
     max_reminders: int = 1
     remind_started: bool = True
     remind_not_started: bool = True
+    # The times as the team wrote them, echoed back as written ("closes 2026-12-09").
+    opens_written: str | None = field(default=None, compare=False)
+    closes_written: str | None = field(default=None, compare=False)
 
 
 def is_round_file(data: object) -> bool:
@@ -146,29 +163,81 @@ def _positive_int(value: object, what: str) -> int:
     return number
 
 
-def parse_areas(value: object, areas: Areas) -> list[str] | None:
-    """`all` (None) or a list of known focus area codes; unknown codes are refused with a hint."""
+def _area_hint(code: str, areas: Areas) -> str:
+    """Why an areas entry is not a focus area code, and what to write instead."""
+    found = areas.neighbourhood(code) or areas.resolve_deeplink(code)
+    if found is not None:
+        area, hood = found
+        if hood is None:  # the code with other capitals or '_' for '-'
+            return f"unknown focus area '{code}'; did you mean '{area.code}'?"
+        return (
+            f"'{code}' is a neighbourhood of {area.code} ({area.name}); rounds are published "
+            f"for whole focus areas: use '{area.code}'"
+        )
+    for area in areas.all():
+        if code.strip().lower() == area.name.lower():
+            return f"'{code}' is the name of focus area '{area.code}': use the code"
+    # A word of an area's code or name ("overvecht", "Nieuw-West") names that area.
+    word = code.strip().lower()
+    named = [
+        area.code
+        for area in areas.all()
+        if word in area.code.split("-")
+        or word in area.name.lower().replace("-", " ").split()
+        or word == area.name.lower().split(" ", 1)[-1]
+    ]
+    if len(named) == 1:
+        return f"unknown focus area '{code}'; did you mean '{named[0]}'?"
+    # Close matches among areas and neighbourhoods: a misspelt neighbourhood names its area.
+    candidates = {area.code: area.code for area in areas.all()}
+    for area in areas.all():
+        for hood in area.neighbourhoods:
+            candidates.setdefault(hood.code, area.code)
+    close = difflib.get_close_matches(code, list(candidates), n=1)
+    if not close:
+        return f"unknown focus area '{code}'; see buurtstem areas list"
+    if close[0] == candidates[close[0]]:
+        return f"unknown focus area '{code}'; did you mean '{close[0]}'?"
+    area_code = candidates[close[0]]
+    return (
+        f"unknown focus area '{code}'; did you mean '{area_code}'? (close to its "
+        f"neighbourhood '{close[0]}'; rounds are published for whole focus areas)"
+    )
+
+
+def check_areas(value: object, areas: Areas) -> tuple[list[str] | None, list[str]]:
+    """`all` (None) or the known focus area codes, and one message per entry that is not."""
     if value is None:
-        raise RoundError("areas: give 'all' or a list of focus area codes")
+        return None, ["areas: give 'all' or a list of focus area codes"]
     if isinstance(value, str):
         if value.strip().lower() == "all":
-            return None
+            return None, []
         value = [part.strip() for part in value.split(",") if part.strip()]
     if not isinstance(value, list) or not value:
-        raise RoundError("areas: give 'all' or a list of focus area codes")
+        return None, ["areas: give 'all' or a list of focus area codes"]
     codes: list[str] = []
-    known = [area.code for area in areas.all()]
+    problems: list[str] = []
     for item in value:
         code = str(item).strip()
-        if code.lower() == "all" and len(value) == 1:
-            return None
+        if code.lower() == "all":
+            if len(value) == 1:
+                return None, []
+            problems.append("areas: 'all' cannot be combined with area codes")
+            continue
         if code not in areas:
-            close = difflib.get_close_matches(code, known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else "; see buurtstem areas list"
-            raise RoundError(f"areas: unknown focus area '{code}'{hint}")
+            problems.append(f"areas: {_area_hint(code, areas)}")
+            continue
         if code not in codes:
             codes.append(code)
-    return sorted(codes)
+    return sorted(codes), problems
+
+
+def parse_areas(value: object, areas: Areas) -> list[str] | None:
+    """`all` (None) or a list of known focus area codes; unknown codes are refused with a hint."""
+    codes, problems = check_areas(value, areas)
+    if problems:
+        raise RoundError("\n".join(problems))
+    return codes
 
 
 def parse_whom(value: object) -> tuple[bool, bool]:
@@ -187,37 +256,108 @@ def parse_whom(value: object) -> tuple[bool, bool]:
     return WHOM[key]
 
 
-def build_spec(values: Mapping[str, Any], base_dir: Path, tz: ZoneInfo, areas: Areas) -> RoundSpec:
-    """Check round settings (from a round file, options, or both) and make a RoundSpec."""
-    unknown = [key for key in values if key not in ROUND_FILE_KEYS]
-    if unknown:
-        raise RoundError(
-            f"unknown round setting '{unknown[0]}' (known: {', '.join(ROUND_FILE_KEYS)})"
-        )
+@dataclass(frozen=True)
+class RoundProblem:
+    """One thing wrong in round settings, with where it was written: file:line or an option."""
+
+    where: str | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.where is None:
+            return self.message
+        message = self.message
+        if self.where.startswith("--"):
+            # "--opens: 'x' is not a date", not "--opens: opens: 'x' is not a date".
+            label, _, rest = message.partition(": ")
+            if rest and label in _LABELS:
+                message = rest
+        return f"{self.where}: {message}"
+
+
+_LABELS = {*ROUND_FILE_KEYS, *(f"reminder {key}" for key in REMINDER_KEYS)}
+
+
+class RoundFileError(RoundError):
+    """Round settings with problems; `problems` lists every one found, in file order."""
+
+    def __init__(self, problems: list[RoundProblem]) -> None:
+        super().__init__("\n".join(str(problem) for problem in problems))
+        self.problems = problems
+
+
+# Where a round setting was written ("round.yaml:4", "--opens"), by key ("reminder.max").
+Locate = Callable[[str], str | None]
+
+
+def build_spec(
+    values: Mapping[str, Any],
+    base_dir: Path,
+    tz: ZoneInfo,
+    areas: Areas,
+    *,
+    locate: Locate | None = None,
+    now: datetime | None = None,
+) -> RoundSpec:
+    """Check round settings (from a round file, options, or both) and make a RoundSpec.
+
+    Every problem is collected (RoundFileError lists them all), each with where it was
+    written when `locate` says so; with `now`, a closing time in the past is one of them.
+    """
+    problems: list[RoundProblem] = []
+
+    def bad(key: str, message: str) -> None:
+        problems.append(RoundProblem(locate(key) if locate else None, message))
+
+    for key in values:
+        if key not in ROUND_FILE_KEYS:
+            hint = difflib.get_close_matches(str(key), ROUND_FILE_KEYS, n=1)
+            known = f"did you mean '{hint[0]}'?" if hint else f"known: {', '.join(ROUND_FILE_KEYS)}"
+            bad(str(key), f"unknown round setting '{key}' ({known})")
     survey = values.get("survey")
+    survey_path = Path()
     if not isinstance(survey, str) or not survey.strip():
-        raise RoundError("survey: give the path of the survey file")
-    survey_path = Path(survey)
-    if not survey_path.is_absolute():
-        survey_path = base_dir / survey_path
-    if not survey_path.is_file():
-        raise RoundError(f"survey file not found: {survey_path}")
+        bad("survey", "survey: give the path of the survey file")
+    else:
+        survey_path = Path(survey.strip())
+        if not survey_path.is_absolute():
+            survey_path = base_dir / survey_path
+        if not survey_path.is_file():
+            bad("survey", f"survey file not found: {survey_path}")
     name = values.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise RoundError("name: give the round a name (e.g. --name 'Buurtpeiling najaar 2026')")
+        bad("name", "name: give the round a name (e.g. --name 'Buurtpeiling najaar 2026')")
+        name = ""
     name = name.strip()
     if len(name) > 200:
-        raise RoundError("name: at most 200 characters")
-    area_codes = parse_areas(values.get("areas"), areas)
-    if values.get("opens") is None:
-        raise RoundError("opens: give the moment the round opens, like 2026-11-09 09:00")
-    if values.get("closes") is None:
-        raise RoundError("closes: give the moment the round closes, like 2026-11-30 17:00")
-    opens_at = parse_moment(values["opens"], tz, what="opens")
-    closes_at = parse_moment(values["closes"], tz, what="closes", end_of_day=True)
-    if closes_at <= opens_at:
-        raise RoundError(
-            f"closes ({local(closes_at, tz)}) must be after opens ({local(opens_at, tz)})"
+        bad("name", "name: at most 200 characters")
+    area_codes, area_problems = check_areas(values.get("areas"), areas)
+    for message in area_problems:
+        bad("areas", message)
+    written: dict[str, str | None] = {}
+    moments: dict[str, datetime] = {}
+    for key, example in (("opens", "2026-11-09 09:00"), ("closes", "2026-11-30 17:00")):
+        if values.get(key) is None:
+            verb = "opens" if key == "opens" else "closes"
+            bad(key, f"{key}: give the moment the round {verb}, like {example}")
+            continue
+        try:
+            moments[key] = parse_moment(values[key], tz, what=key, end_of_day=key == "closes")
+        except RoundError as exc:
+            bad(key, str(exc))
+            continue
+        written[key] = _written(values[key])
+    opens_at, closes_at = moments.get("opens"), moments.get("closes")
+    if opens_at is not None and closes_at is not None and closes_at <= opens_at:
+        bad(
+            "closes",
+            f"closes {shown(written['closes'], closes_at, tz, closes=True)} must be after "
+            f"opens {shown(written['opens'], opens_at, tz)}",
+        )
+    elif closes_at is not None and now is not None and closes_at <= now:
+        bad(
+            "closes",
+            f"closes {shown(written['closes'], closes_at, tz, closes=True)} is already in the past",
         )
     reminder = values.get("reminder")
     after_days: int | None = None
@@ -225,17 +365,30 @@ def build_spec(values: Mapping[str, Any], base_dir: Path, tz: ZoneInfo, areas: A
     remind_started = remind_not_started = True
     if reminder is not None:
         if not isinstance(reminder, Mapping):
-            raise RoundError("reminder: give after_days (and optionally max and whom)")
-        bad = [key for key in reminder if key not in REMINDER_KEYS]
-        if bad:
-            raise RoundError(
-                f"reminder: unknown setting '{bad[0]}' (known: {', '.join(REMINDER_KEYS)})"
-            )
-        if reminder.get("after_days") is not None:
-            after_days = _positive_int(reminder["after_days"], "reminder after_days")
-        if reminder.get("max") is not None:
-            max_reminders = _positive_int(reminder["max"], "reminder max")
-        remind_started, remind_not_started = parse_whom(reminder.get("whom"))
+            bad("reminder", "reminder: give after_days (and optionally max and whom)")
+            reminder = {}
+        for key in reminder:
+            if key not in REMINDER_KEYS:
+                bad(
+                    f"reminder.{key}",
+                    f"reminder: unknown setting '{key}' (known: {', '.join(REMINDER_KEYS)})",
+                )
+        try:
+            if reminder.get("after_days") is not None:
+                after_days = _positive_int(reminder["after_days"], "reminder after_days")
+        except RoundError as exc:
+            bad("reminder.after_days", str(exc))
+        try:
+            if reminder.get("max") is not None:
+                max_reminders = _positive_int(reminder["max"], "reminder max")
+        except RoundError as exc:
+            bad("reminder.max", str(exc))
+        try:
+            remind_started, remind_not_started = parse_whom(reminder.get("whom"))
+        except RoundError as exc:
+            bad("reminder.whom", str(exc))
+    if problems or opens_at is None or closes_at is None:
+        raise RoundFileError(problems)
     return RoundSpec(
         name=name,
         survey_path=survey_path,
@@ -246,7 +399,115 @@ def build_spec(values: Mapping[str, Any], base_dir: Path, tz: ZoneInfo, areas: A
         max_reminders=max_reminders,
         remind_started=remind_started,
         remind_not_started=remind_not_started,
+        opens_written=written.get("opens"),
+        closes_written=written.get("closes"),
     )
+
+
+def _written(value: object) -> str:
+    """A time as the team wrote it (text from a file or option; a date or datetime object)."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value).strip()
+
+
+def shown(written: str | None, moment: datetime, tz: ZoneInfo, *, closes: bool = False) -> str:
+    """A round's time for staff as they wrote it: a bare closing date stays that date."""
+    if written is None:
+        return local_end(moment, tz) if closes else local(moment, tz)
+    if _DATE_ONLY.match(written):
+        return f"{written} (end of that day)" if closes else f"{written} (00:00)"
+    return written
+
+
+# ---- round files -----------------------------------------------------------------------------
+
+
+@dataclass
+class RoundFile:
+    """A round file (or a survey file) as read: values as written, and the line of each key."""
+
+    path: str
+    values: dict[str, Any]
+    lines: dict[str, int]
+    is_round_file: bool
+
+    def locate(self, key: str) -> str:
+        """`round.yaml:4` for a key (`reminder.max` falls back to `reminder`'s line)."""
+        line = self.lines.get(key) or self.lines.get(key.split(".", 1)[0])
+        return f"{self.path}:{line}" if line else self.path
+
+
+def _raw(node: yaml.Node) -> Any:
+    """A value exactly as written: text for scalars (dates stay as typed), lists, mappings."""
+    if isinstance(node, yaml.ScalarNode):
+        return None if node.tag == "tag:yaml.org,2002:null" else str(node.value)
+    if isinstance(node, yaml.SequenceNode):
+        return [_raw(item) for item in node.value]
+    if isinstance(node, yaml.MappingNode):
+        return {str(_raw(key)): _raw(value) for key, value in node.value}
+    return None  # pragma: no cover - composed YAML has only these three kinds
+
+
+def read_round_file(path: str | Path) -> RoundFile:
+    """Read a round file (or tell that it is a survey file); RoundFileError lists what is wrong."""
+    name = str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise RoundFileError([RoundProblem(name, "file not found")]) from None
+    except IsADirectoryError:
+        raise RoundFileError([RoundProblem(name, "this is a folder, not a file")]) from None
+    except UnicodeDecodeError:
+        raise RoundFileError([RoundProblem(name, "not UTF-8 text; save it as UTF-8")]) from None
+    except OSError as exc:
+        raise RoundFileError([RoundProblem(name, f"cannot read it: {exc.strerror}")]) from None
+    tabs = tab_problems(name, text)  # the same rule and words as for survey files
+    if tabs:
+        raise RoundFileError([RoundProblem(f"{t.file}:{t.line}", t.message) for t in tabs])
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        detail = " ".join(part for part in (exc.context, exc.problem) if part) or "not valid YAML"
+        raise RoundFileError(
+            [
+                RoundProblem(
+                    where,
+                    f"YAML syntax error: {detail} (tip: put values that contain : # [ ] or "
+                    "quotes between double quotes)",
+                )
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise RoundFileError([RoundProblem(name, f"YAML syntax error: {exc}")]) from None
+    if not isinstance(root, yaml.MappingNode):
+        raise RoundFileError(
+            [RoundProblem(name, "a round file is 'key: value' lines (survey, name, areas, ...)")]
+        )
+    values: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    problems: list[RoundProblem] = []
+    for key_node, value_node in root.value:
+        key = str(_raw(key_node))
+        line = key_node.start_mark.line + 1
+        if key in values:
+            problems.append(
+                RoundProblem(
+                    f"{name}:{line}", f"'{key}' is given twice (also on line {lines[key]})"
+                )
+            )
+            continue
+        values[key] = _raw(value_node)
+        lines[key] = line
+        if isinstance(value_node, yaml.MappingNode):
+            for sub_key, _sub_value in value_node.value:
+                lines[f"{key}.{_raw(sub_key)}"] = sub_key.start_mark.line + 1
+    round_file = "questions" not in values and any(key in values for key in ROUND_FILE_KEYS)
+    if problems and round_file:
+        raise RoundFileError(problems)
+    return RoundFile(name, values, lines, round_file)
 
 
 # ---- publishing ------------------------------------------------------------------------------
@@ -266,7 +527,8 @@ def publish_round(
 ) -> Published:
     """Store the survey version and the round (scheduled); refuse what would change the past."""
     if spec.closes_at <= now:
-        raise RoundError(f"closes ({local(spec.closes_at, tz)}) is already in the past")
+        when = shown(spec.closes_written, spec.closes_at, tz, closes=True)
+        raise RoundError(f"closes {when} is already in the past")
     with db.session() as session:
         version = _store_version(session, survey, source, now)
         same_name = store.rounds_named(session, spec.name)
@@ -296,7 +558,7 @@ def publish_round(
             )
             raise RoundError(
                 f"overlaps round {other.id} '{other.name}' ({local(other.opens_at, tz)} to "
-                f"{local(other.closes_at, tz)}) in {shared}: one published round per area at a time"
+                f"{local_end(other.closes_at, tz)}) in {shared}: one published round per area at a time"
             )
         if editable is not None:
             # Not opened yet: a corrected publish replaces the plan (nobody was invited).
@@ -542,7 +804,7 @@ def close_round(
 ) -> bool:
     """Close a round: unfinished responses become `closed` (answers kept) and are told so.
 
-    A scheduled round that never opened is closed too (cancelled). False if already closed.
+    A scheduled round that never opened is closed too (it never opens). False if already closed.
     """
     round_ = store.get_round(session, round_id, lock=True)
     if round_ is None or round_.status == store.CLOSED or round_.standing:
@@ -675,7 +937,7 @@ def register_round_jobs(
             return
         if report.changed:
             log.info(
-                "round tick: opened %s, closed %s, missed %s, %d invitation(s), %d reminder(s)",
+                "round tick: opened %s, closed %s, closed unopened %s, %d invitation(s), %d reminder(s)",
                 report.opened,
                 report.closed,
                 report.missed,

@@ -10,6 +10,26 @@ from zoneinfo import ZoneInfo
 
 EVERY = ("weekly", "biweekly", "monthly")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Day names staff may type, Dutch and English, whole or short: maandag, ma, monday, mon, ...
+_DAYS = (
+    ("maandag", "ma", "monday", "mon"),
+    ("dinsdag", "di", "tuesday", "tue", "tues"),
+    ("woensdag", "wo", "wednesday", "wed"),
+    ("donderdag", "do", "thursday", "thu", "thur", "thurs"),
+    ("vrijdag", "vr", "friday", "fri"),
+    ("zaterdag", "za", "saturday", "sat"),
+    ("zondag", "zo", "sunday", "sun"),
+)
+DAY_NAMES = {name: number for number, names in enumerate(_DAYS) for name in names}
+EVERY_NAMES = {
+    "weekly": "weekly",
+    "wekelijks": "weekly",
+    "biweekly": "biweekly",
+    "fortnightly": "biweekly",
+    "tweewekelijks": "biweekly",
+    "monthly": "monthly",
+    "maandelijks": "monthly",
+}
 # Biweekly runs fall in the even weeks counted from this Monday, whatever the link date.
 BIWEEKLY_EPOCH = date(2024, 1, 1)
 # Daylight saving time starts and ends between 02:00 and 03:00 in Europe/Amsterdam: a run in
@@ -42,16 +62,25 @@ class Schedule:
 
     @classmethod
     def parse(cls, every: str, day: str, at: str) -> Schedule:
-        """From CLI words: `weekly`, `mon`, `09:00`."""
-        day_key = day.strip().lower()[:3]
-        if day_key not in WEEKDAYS:
-            raise ScheduleError(f"day must be one of {', '.join(WEEKDAYS)}, not {day!r}")
+        """From CLI words, Dutch or English: `weekly`/`wekelijks`, `mon`/`maandag`, `09:00`."""
+        weekday = DAY_NAMES.get(day.strip().lower().rstrip("."))
+        if weekday is None:
+            raise ScheduleError(
+                "day must be a day of the week in Dutch or English (maandag or ma, monday or "
+                f"mon, ... zondag, sunday), not {day!r}"
+            )
+        rule = EVERY_NAMES.get(every.strip().lower())
+        if rule is None:
+            raise ScheduleError(
+                f"'every' must be weekly, biweekly or monthly (wekelijks, tweewekelijks, "
+                f"maandelijks), not {every!r}"
+            )
         try:
-            hours, minutes = at.strip().split(":")
+            hours, minutes = at.strip().replace(".", ":").split(":")
             moment = time(int(hours), int(minutes))
         except ValueError as exc:
             raise ScheduleError(f"time must look like 09:00, not {at!r}") from exc
-        return cls(every.strip().lower(), WEEKDAYS.index(day_key), moment)
+        return cls(rule, weekday, moment)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> Schedule:

@@ -19,6 +19,8 @@ from sqlalchemy import select
 from telegram.ext import Application
 
 from bot.clock import Clock, SystemClock
+from bot.database import DatabaseChoice, sandbox_choice
+from bot.schedules import Schedule
 from bot.settings import Settings
 from handlers.services import Services
 from sandbox.emulator import BotAPIEmulator, SimUser
@@ -41,7 +43,7 @@ SANDBOX_ALLIANCES = (
 STAFF_USER_ID = 900_001  # "Programmateam": member of every alliance group, writes there
 FIRST_RESIDENT_ID = 100_001
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-NOT_AVAILABLE = "not available yet"
+NOT_AVAILABLE = "nog niet beschikbaar"
 
 
 @dataclass
@@ -51,11 +53,17 @@ class SandboxDatabase:
     path: Path
     people_path: Path
     notes: list[str] = field(default_factory=list)
+    # Dutch, for the page (which is Dutch); `notes` are for the terminal.
+    page_notes: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
-        """SQLAlchemy URL of the SQLite file."""
-        return f"sqlite:///{self.path}"
+        """SQLAlchemy URL of the SQLite file (absolute: it works from any folder)."""
+        return sandbox_choice(self.path).cli_url
+
+    def note(self, terminal: str, page: str) -> None:
+        self.notes.append(terminal)
+        self.page_notes.append(page)
 
 
 def survey_database(sandbox_dir: Path, survey: Survey, *, fresh: bool = False) -> SandboxDatabase:
@@ -77,24 +85,38 @@ def survey_database(sandbox_dir: Path, survey: Survey, *, fresh: bool = False) -
         if chosen.people_path.exists():
             chosen.people_path.unlink()
             removed = True
-        chosen.notes.append(
-            "--fresh: emptied the sandbox database for this survey."
-            if removed
-            else "--fresh: nothing to empty, starting with a new sandbox database."
-        )
+        if removed:
+            chosen.note(
+                "--fresh: emptied the sandbox database for this survey.",
+                "Opnieuw begonnen (--fresh): de sandbox-database van deze vragenlijst is leeg.",
+            )
+        else:
+            chosen.note(
+                "--fresh: nothing to empty, starting with a new sandbox database.",
+                "Opnieuw begonnen (--fresh) met een nieuwe sandbox-database.",
+            )
         return chosen
     if chosen.path.exists():
-        chosen.notes.append(f"Continuing the sandbox database {chosen.path.name}.")
+        chosen.note(
+            f"Continuing the sandbox database {chosen.path.name}.",
+            f"Verder met de sandbox-database {chosen.path.name}.",
+        )
         return chosen
     others = sorted(sandbox_dir.glob(f"{_safe(survey.id)}-v{_safe(survey.version)}-*.sqlite"))
     if others:
-        chosen.notes.append(
+        chosen.note(
             f"The survey {survey.id} version {survey.version} changed since an earlier sandbox "
             f"run: it gets its own new database ({chosen.path.name}); the older one stays in "
-            f"{sandbox_dir}. Bump the version when you publish the change."
+            f"{sandbox_dir}. Bump the version when you publish the change.",
+            f"De vragenlijst {survey.id} versie {survey.version} is veranderd sinds een eerdere "
+            f"keer: ze krijgt een eigen nieuwe database ({chosen.path.name}); de oude blijft "
+            "bewaard. Verhoog de versie als u de wijziging publiceert.",
         )
     else:
-        chosen.notes.append(f"New sandbox database {chosen.path.name}.")
+        chosen.note(
+            f"New sandbox database {chosen.path.name}.",
+            f"Nieuwe sandbox-database {chosen.path.name}.",
+        )
     return chosen
 
 
@@ -114,7 +136,7 @@ def seed_alliances(db: Database, now: datetime) -> list[Alliance]:
                 chat_id=chat_id,
                 title=title,
                 language="nl",
-                schedule={"frequency": "weekly", "weekday": "monday", "time": "09:00"},
+                schedule=Schedule().to_json(),  # Mondays 09:00, as a /koppel would set
                 linked_at=now,
             )
             session.add(alliance)
@@ -216,6 +238,12 @@ class Sandbox:
     def url(self) -> str:
         """The page's address, e.g. http://127.0.0.1:8080/."""
         return f"http://{self.host}:{self.port}/"
+
+    @property
+    def database(self) -> DatabaseChoice:
+        """The sandbox's database, as the --database-url other commands take (after start)."""
+        assert self.storage is not None, "start() chooses the database"
+        return sandbox_choice(self.storage.path)
 
     async def start(self) -> None:
         """Emulator, database, bot (polling the emulator over HTTP), outbox sender, web page."""
@@ -320,10 +348,11 @@ class Sandbox:
             )
 
     def _info(self) -> SandboxInfo:
-        assert self.services is not None
+        assert self.services is not None and self.storage is not None
         survey = self.services.default_survey
         alliances = {chat_id: area for area, _, chat_id in SANDBOX_ALLIANCES}
         area_names = {a.code: a.name for a in self.services.areas}
+        database = self.database.cli_url
         return SandboxInfo(
             survey_title=survey.title.get(survey.languages[0], survey.id),
             survey_version=survey.version,
@@ -333,7 +362,13 @@ class Sandbox:
             alliance_areas={
                 chat_id: area_names.get(code, code) for chat_id, code in alliances.items()
             },
-            notes=list(self.notes),
+            notes=[
+                *self.storage.page_notes,
+                f"In de terminal kijkt u in deze gegevens met: buurtstem round list "
+                f"--database-url {database}",
+            ],
+            database_url=database,
+            deep_links=deep_links(self.services.areas),
         )
 
     # ------------------------------------------------------------------ background work
@@ -377,9 +412,9 @@ class Sandbox:
                 label="Ronde openen",
                 run=self._open_round if tick is not None else None,
                 help=(
-                    "Publishes a sandbox round of this survey for all areas (opening now, "
-                    "unless one is open already) and runs the round tick: residents get "
-                    "their invitation."
+                    "Publiceert een sandbox-ronde van deze vragenlijst voor alle focusgebieden "
+                    "die nu opent (als er nog geen ronde open of gepland is) en laat de bot "
+                    "rondes openen: bewoners met toestemming krijgen hun uitnodiging."
                     if tick is not None
                     else NOT_AVAILABLE
                 ),
@@ -388,8 +423,8 @@ class Sandbox:
                 label="Digest nu versturen",
                 run=self._digest_now if _find(DIGEST_NOW) is not None else None,
                 help=(
-                    "Each alliance group gets its digest now, as with /digest in the group "
-                    "(figures only where enough residents answered)."
+                    "Elke alliantiegroep krijgt nu haar digest, zoals met /digest in de groep "
+                    "(cijfers alleen waar genoeg bewoners antwoordden)."
                     if _find(DIGEST_NOW) is not None
                     else NOT_AVAILABLE
                 ),
@@ -399,22 +434,24 @@ class Sandbox:
     async def _open_round(self) -> str:
         """Publish a round that opens now (when none is open or planned), then tick."""
         assert self.services is not None
-        notes = await asyncio.to_thread(self._publish_sandbox_round)
+        published = await asyncio.to_thread(self._publish_sandbox_round)
         tick = _find(ROUND_TICK)
         assert tick is not None
         result = await asyncio.to_thread(_call_with_known, tick, self._known_arguments())
         if self._outbox_sender is not None:
             self._outbox_sender.wake()
-        return "; ".join([*notes, _summary(result)])
+        return " ".join([published, round_sentence(result)])
 
-    def _publish_sandbox_round(self) -> list[str]:
+    def _publish_sandbox_round(self) -> str:
+        """Publish "Sandbox-ronde <now>" for all areas; one Dutch sentence on what happened."""
         from zoneinfo import ZoneInfo
 
-        from bot.rounds import RoundSpec, publish_round
+        from bot.rounds import RoundSpec, publish_round, resident_time
         from storage.models import Round
 
         assert self.services is not None
         services = self.services
+        tz = ZoneInfo(services.settings.timezone)
         with services.db.session() as session:
             planned = session.scalars(
                 select(Round).where(
@@ -422,9 +459,16 @@ class Sandbox:
                 )
             ).first()
             if planned is not None:
-                return [f"round '{planned.name}' is {planned.status} already"]
+                if planned.status == "open":
+                    return (
+                        f"Ronde '{planned.name}' is al open (tot "
+                        f"{resident_time(planned.closes_at, tz)}); er is geen nieuwe gepubliceerd."
+                    )
+                return (
+                    f"Ronde '{planned.name}' is al gepland (opent "
+                    f"{resident_time(planned.opens_at, tz)}); er is geen nieuwe gepubliceerd."
+                )
         now = services.clock.now()
-        tz = ZoneInfo(services.settings.timezone)
         name = f"Sandbox-ronde {now.astimezone(tz):%Y-%m-%d %H:%M}"
         spec = RoundSpec(
             name=name,
@@ -435,32 +479,96 @@ class Sandbox:
         )
         source = self.survey_path.read_text(encoding="utf-8")
         publish_round(services.db, spec, services.default_survey, source, now, tz)
-        return [f"published '{name}' for all areas"]
+        return (
+            f"Ronde '{name}' gepubliceerd voor alle focusgebieden, open tot "
+            f"{resident_time(spec.closes_at, tz)}."
+        )
 
     async def _digest_now(self) -> str:
         """Each sandbox alliance asks for its digest now (as /digest in the group does)."""
         queue = _find(DIGEST_NOW)
         assert queue is not None
-        outcomes = []
+        assert self.services is not None
+        tz = self.services.settings.timezone
+        sentences = []
         for _, title, chat_id in SANDBOX_ALLIANCES:
             known = self._known_arguments() | {"chat_id": chat_id}
             result = await asyncio.to_thread(_call_with_known, queue, known)
-            outcomes.append(f"{title}: {getattr(result, 'outcome', _summary(result))}")
+            sentences.append(digest_sentence(title, result, tz))
         if self._outbox_sender is not None:
             self._outbox_sender.wake()
-        return "; ".join(outcomes)
+        return "\n".join(sentences)
 
 
-def _summary(result: Any) -> str:
-    """A short, id-free description of what a control did."""
+def deep_links(areas: Any) -> list[dict[str, str]]:
+    """Every code a poster's link can carry (t.me/<bot>?start=<code>): areas, neighbourhoods."""
+    links = []
+    for area in areas:
+        links.append({"code": area.code, "name": area.name, "area": area.name})
+        for hood in area.neighbourhoods:
+            links.append({"code": hood.code, "name": hood.name, "area": area.name})
+    return links
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def round_sentence(result: Any) -> str:
+    """What a round tick did, in plain Dutch for the programme team (counts only, no ids)."""
     if result is None:
-        return "done"
-    fields = getattr(result, "__dataclass_fields__", None)
-    if fields:
-        values = {name: getattr(result, name) for name in fields}
-        # Counts only: lists may hold chat ids, which never go to the page or a log.
-        parts = [f"{k}: {v}" for k, v in values.items() if isinstance(v, (int, float, str))]
-        return ", ".join(parts)[:300] or "done"
-    if isinstance(result, (int, float, str)):
-        return str(result)[:300]
-    return "done"
+        return "De bot heeft de rondes bijgewerkt."
+    if getattr(result, "skipped", False):
+        return "Overgeslagen: deze bot is nu niet degene die rondes bijhoudt."
+    sentences = []
+    opened = len(getattr(result, "opened", []) or [])
+    invitations = int(getattr(result, "invitations", 0) or 0)
+    if opened:
+        if invitations:
+            who = _count(invitations, "bewoner", "bewoners")
+            sentences.append(f"De ronde is open: {who} met toestemming uitgenodigd.")
+        else:
+            sentences.append(
+                "De ronde is open, maar er is nog niemand om uit te nodigen: maak een bewoner "
+                "aan en geef toestemming, dan doet die meteen mee."
+            )
+    superseded = int(getattr(result, "superseded", 0) or 0)
+    if superseded:
+        sentences.append(
+            f"{_count(superseded, 'onafgemaakte lijst', 'onafgemaakte lijsten')} van de "
+            "doorlopende vragenlijst afgesloten (de antwoorden blijven bewaard)."
+        )
+    reminders = int(getattr(result, "reminders", 0) or 0)
+    if reminders:
+        sentences.append(f"{_count(reminders, 'herinnering', 'herinneringen')} verstuurd.")
+    closed = len(getattr(result, "closed", []) or []) + len(getattr(result, "missed", []) or [])
+    if closed:
+        sentences.append(f"{_count(closed, 'ronde', 'rondes')} gesloten.")
+    notices = int(getattr(result, "closed_notices", 0) or 0)
+    if notices:
+        sentences.append(f"{_count(notices, 'bewoner', 'bewoners')} gehoord dat de ronde dicht is.")
+    if not sentences:
+        return "Er was niets te openen, te sluiten of te herinneren."
+    return " ".join(sentences)
+
+
+def digest_sentence(title: str, result: Any, timezone: str = "Europe/Amsterdam") -> str:
+    """What "digest now" did for one alliance group, in plain Dutch."""
+    from zoneinfo import ZoneInfo
+
+    outcome = getattr(result, "outcome", None)
+    if outcome == "queued":
+        return f"{title}: digest verstuurd (tekst, grafiek en CSV)."
+    if outcome == "too_soon":
+        retry = getattr(result, "retry_at", None)
+        when = (
+            f" Weer mogelijk om {retry.astimezone(ZoneInfo(timezone)):%H:%M}."
+            if retry is not None
+            else ""
+        )
+        return f"{title}: kreeg net al een digest.{when}"
+    if outcome == "no_round":
+        return f"{title}: geen digest, want er is geen ronde in dit gebied."
+    if outcome == "not_linked":
+        return f"{title}: deze groep is niet gekoppeld."
+    return f"{title}: gedaan."

@@ -17,6 +17,8 @@ JSON = dict[str, Any]
 STATIC = Path(__file__).parent / "static"
 LONG_POLL_SECONDS = 25.0
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})?$")
+# Telegram's rule for a deep link's start parameter: up to 64 of A-Z, a-z, 0-9, _ and -.
+_START = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -40,6 +42,10 @@ class SandboxInfo:
     first_resident_id: int = 100_001
     alliance_areas: dict[int, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # --database-url of the sandbox's data, for the terminal.
+    database_url: str = ""
+    # Codes a poster link can carry: {code, name, area}.
+    deep_links: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -156,6 +162,11 @@ async def _create_resident(request: web.Request) -> web.Response:
     language = str(body.get("language_code") or "").strip()
     if language and not _LANGUAGE.match(language):
         raise web.HTTPBadRequest(text="language code like nl, en, tr, ar, pl")
+    start = str(body.get("start") or "").strip()
+    if start and not _START.match(start):
+        raise web.HTTPBadRequest(
+            text="een startlink mag alleen letters, cijfers, _ en - bevatten (hoogstens 64)"
+        )
     config = request.app[CONFIG_KEY]
     info = config.info()
     snapshot = await _emulator(request, "GET", "/_emulator/state")
@@ -168,6 +179,10 @@ async def _create_resident(request: web.Request) -> web.Response:
         "/_emulator/users",
         body={"first_name": name, "language_code": language or None, "id": new_id},
     )
+    if start:
+        # As a poster's link opens the chat: Telegram shows START, which sends /start <code>.
+        username = snapshot["bot"]["username"]
+        user = {**user, "start": start, "link": f"https://t.me/{username}?start={start}"}
     return web.json_response(user)
 
 
@@ -252,7 +267,9 @@ async def _control(request: web.Request) -> web.Response:
     try:
         result = await control.run()
     except Exception as exc:  # shown on the page: the sandbox is where one finds such bugs
-        return web.json_response({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]})
+        return web.json_response(
+            {"ok": False, "error": f"{control.label} mislukt: {exc} ({type(exc).__name__})"[:300]}
+        )
     return web.json_response({"ok": True, "result": result})
 
 

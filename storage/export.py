@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable
-from dataclasses import astuple, dataclass, fields
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 @dataclass(frozen=True, slots=True)
 class ExportRow:
-    """One answer with its response's pseudonymous context."""
+    """One answer with its response's pseudonymous context, typed as stored."""
 
     response_key: str
     focus_area: str
@@ -30,22 +32,27 @@ class ExportRow:
     language: str
     question_id: str
     item_code: str
-    value: str
-    answered_at: str
+    # A number (grades), text (option ids, free text, ';'-joined multiple choice), a boolean
+    # or None (skipped); the writers turn it into a typed cell.
+    value: Any
+    answered_at: datetime  # aware, in the export's time zone
     response_status: str
 
 
 COLUMNS = [f.name for f in fields(ExportRow)]
+# Excel and LibreOffice read this as a date and time in any locale.
+SPREADSHEET_TIME = "%Y-%m-%d %H:%M:%S"
+XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 
-def export_value(value: Any) -> str:
-    """An answer as text: multiple choice as ';'-joined option ids, grades as numbers."""
+def export_value(value: Any) -> Any:
+    """An answer for export: numbers and booleans stay typed, multiple choice ';'-joined."""
     if value is None:
-        return ""
+        return None
     if isinstance(value, list):
         return ";".join(str(item) for item in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if isinstance(value, bool | int | float):
+        return value
     return str(value)
 
 
@@ -83,7 +90,7 @@ def export_rows(
         except KeyError:
             order, is_text = len(survey.questions), False
         value = export_value(answer.value)
-        if is_text and text_filter is not None and value:
+        if is_text and text_filter is not None and isinstance(value, str) and value:
             value = text_filter(value)
         row = ExportRow(
             response_key=response.response_key,
@@ -93,7 +100,7 @@ def export_rows(
             question_id=answer.question_id,
             item_code=answer.item_code or "",
             value=value,
-            answered_at=_iso(answer.answered_at, tz),
+            answered_at=answer.answered_at.astimezone(tz),
             response_status="completed" if response.status == "completed" else "partial",
         )
         result.append((response.id, order, row))
@@ -101,39 +108,111 @@ def export_rows(
     return [row for _, _, row in result]
 
 
-def _iso(moment: datetime, tz: tzinfo) -> str:
-    return moment.astimezone(tz).isoformat(timespec="seconds")
-
-
 def safe_cell(value: str) -> str:
     """Neutralise text that a spreadsheet would run as a formula."""
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def write_csv(rows: Iterable[ExportRow], path: Path) -> int:
-    """Write rows as UTF-8 CSV with a header; returns the number of rows."""
+def csv_cells(row: ExportRow, *, excel_nl: bool = True) -> list[str]:
+    """One row as CSV text: for Dutch Excel decimal commas and plain local times, else
+    decimal points and ISO 8601 times with their offset (for scripts)."""
+    cells = []
+    for name in COLUMNS:
+        value = getattr(row, name)
+        if value is None:
+            cells.append("")
+        elif isinstance(value, datetime):
+            cells.append(
+                value.strftime(SPREADSHEET_TIME)
+                if excel_nl
+                else value.isoformat(timespec="seconds")
+            )
+        elif isinstance(value, bool):
+            cells.append("true" if value else "false")
+        elif isinstance(value, int | float):
+            text = repr(value) if isinstance(value, float) else str(value)
+            cells.append(text.replace(".", ",") if excel_nl else text)
+        else:
+            cells.append(safe_cell(str(value)))
+    return cells
+
+
+def write_csv(rows: Iterable[ExportRow], path: Path, *, excel_nl: bool = True) -> int:
+    """Write rows as CSV with a header; returns the number of rows.
+
+    excel_nl (default): UTF-8 with BOM, ';' and decimal comma, as Dutch Excel opens it with a
+    double click (LibreOffice reads it too); otherwise plain UTF-8, ',' and decimal point.
+    """
     count = 0
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+    with (
+        _replacing(path) as temporary,
+        temporary.open("w", encoding="utf-8-sig" if excel_nl else "utf-8", newline="") as handle,
+    ):
+        writer = csv.writer(handle, delimiter=";" if excel_nl else ",", lineterminator="\r\n")
         writer.writerow(COLUMNS)
         for row in rows:
-            writer.writerow([safe_cell(cell) for cell in astuple(row)])
+            writer.writerow(csv_cells(row, excel_nl=excel_nl))
             count += 1
     return count
 
 
+def xlsx_cells(row: ExportRow) -> list[Any]:
+    """One row as typed cells: numbers, booleans, a date and time (local, as Excel has no
+    time zones), text made formula-safe."""
+    cells: list[Any] = []
+    for name in COLUMNS:
+        value = getattr(row, name)
+        if isinstance(value, datetime):
+            cells.append(value.replace(tzinfo=None))
+        elif value is None or isinstance(value, bool | int | float):
+            cells.append(value)
+        else:
+            cells.append(safe_cell(str(value)))
+    return cells
+
+
 def write_xlsx(rows: Iterable[ExportRow], path: Path, sheet_title: str = "answers") -> int:
-    """Write rows as an xlsx workbook (one sheet, header frozen); returns the number of rows."""
+    """Write rows as an xlsx workbook: typed cells, bold frozen header, filter; returns rows."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(sheet_title[:31])
     sheet.freeze_panes = "A2"
-    sheet.append(COLUMNS)
+    widths = {"response_key": 14, "answered_at": 20, "value": 24, "item_code": 26}
+    for index, name in enumerate(COLUMNS, 1):
+        sheet.column_dimensions[get_column_letter(index)].width = widths.get(
+            name, max(12, len(name) + 2)
+        )
+    header = []
+    for name in COLUMNS:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = Font(bold=True)
+        header.append(cell)
+    sheet.append(header)
+    time_column = COLUMNS.index("answered_at")
     count = 0
     for row in rows:
-        # Strings only (a grade stays "7"): the value column mixes numbers, ids and text.
-        sheet.append([safe_cell(cell) for cell in astuple(row)])
+        cells: list[Any] = xlsx_cells(row)
+        moment = WriteOnlyCell(sheet, value=cells[time_column])
+        moment.number_format = XLSX_TIME_FORMAT
+        cells[time_column] = moment
+        sheet.append(cells)
         count += 1
-    workbook.save(path)
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{count + 1}"
+    with _replacing(path) as temporary:
+        workbook.save(temporary)
     return count
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary file next to `path` that replaces it only when writing succeeded."""
+    temporary = path.with_name(f".{path.name}.part")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

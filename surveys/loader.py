@@ -332,8 +332,10 @@ class _Reader:
         seen: dict[str, int] = {}
         items: dict[str, int] = {}
         all_ids = self._all_question_ids(node)
+        self.read_ids: list[str] = []
         for item in node.value:
             question = self.read_question(item, questions, all_ids)
+            self.read_ids.extend(self._all_question_ids(SequenceNode("", [item])))
             if question is None:
                 continue
             if question.id in seen:
@@ -370,6 +372,7 @@ class _Reader:
         self, node: Node, before: list[Question], all_ids: list[str]
     ) -> Question | None:
         qid_hint = None
+        checked_as: str | None = None  # the type the rest is checked as
         if isinstance(node, MappingNode):
             for key_node, value_node in node.value:
                 if getattr(key_node, "value", None) == "id" and isinstance(value_node, ScalarNode):
@@ -391,6 +394,10 @@ class _Reader:
             if qtype is not None and qtype not in QUESTION_TYPES:
                 hint = suggest(qtype, QUESTION_TYPES) or f" (one of {', '.join(QUESTION_TYPES)})"
                 self.problem(fields["type"][1], f"unknown question type '{qtype}'{hint}", qid)
+                # Check the rest as the type that was probably meant, so that one run shows
+                # every problem of the question, not only the misspelt type.
+                meant = difflib.get_close_matches(qtype, QUESTION_TYPES, n=1)
+                checked_as = meant[0] if meant else ("single" if "options" in fields else None)
                 qtype = None
         if "text" not in fields and "text" not in misspelt:
             self.problem(node, "no 'text'", qid)
@@ -406,7 +413,8 @@ class _Reader:
             self.flag(fields["optional"][1], "optional", qid) if "optional" in fields else False
         )
         reverse = self.flag(fields["reverse"][1], "reverse", qid) if "reverse" in fields else False
-        if reverse and qtype not in (None, "grade", "agree5"):
+        checked_as = qtype or checked_as
+        if reverse and checked_as not in (None, "grade", "agree5"):
             self.problem(
                 fields["reverse"][1], "'reverse' only applies to grade and agree5 questions", qid
             )
@@ -421,8 +429,10 @@ class _Reader:
                     qid,
                 )
                 item = None
-        options = self.read_options(fields, qtype, qid, misspelt) if qtype is not None else ()
-        max_length = self.read_max_length(fields, qtype, qid)
+        options = (
+            self.read_options(fields, checked_as, qid, misspelt) if checked_as is not None else ()
+        )
+        max_length = self.read_max_length(fields, checked_as, qid)
         show_if = None
         if "show_if" in fields:
             show_if = self.condition(fields["show_if"][1], qid, before, all_ids)
@@ -686,6 +696,10 @@ class _Reader:
         earlier = {question.id: question for question in before}
         target = earlier.get(ref)
         if target is None:
+            if ref != qid and ref in getattr(self, "read_ids", ()):
+                # An earlier question with problems of its own (reported there): checking
+                # this condition against it would only add a wrong "comes later".
+                return None
             if ref == qid:
                 self.problem(ref_node, "show_if refers to the question itself", qid)
             elif ref in all_ids:
@@ -772,6 +786,19 @@ class _Reader:
         return value
 
 
+TAB_MESSAGE = "use spaces, not tabs (YAML does not allow tabs for indentation)"
+
+
+def tab_problems(filename: str, text: str) -> list[Problem]:
+    """One problem per line indented with a tab: YAML stops at the first, editors show none."""
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent and line.strip():
+            problems.append(Problem(filename, number, None, TAB_MESSAGE))
+    return problems
+
+
 def load_survey_text(
     text: str, filename: str = "<survey>", catalogue: Catalogue | None = None
 ) -> Survey:
@@ -781,15 +808,24 @@ def load_survey_text(
         raise SurveyError([Problem(filename, None, None, "the file is empty")])
     if "\x00" in text:
         raise SurveyError([Problem(filename, None, None, "this is not a text file (binary data)")])
+    tabs = tab_problems(filename, text)
+    if tabs:
+        raise SurveyError(tabs)
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         detail = " ".join(part for part in (exc.context, exc.problem) if part)
-        # The usual cause for non-programmers: a text with : , ? # or quotes in it.
-        detail += " (tip: put texts that contain : , ? # [ ] { } or quotes between double quotes)"
-        raise SurveyError([Problem(filename, line, None, f"YAML syntax error: {detail}")]) from None
+        if "'\\t'" in detail:
+            message = TAB_MESSAGE
+        else:
+            # The usual cause for non-programmers: a text with : , ? # or quotes in it.
+            message = (
+                f"YAML syntax error: {detail} (tip: put texts that contain : , ? # [ ] {{ }} "
+                "or quotes between double quotes)"
+            )
+        raise SurveyError([Problem(filename, line, None, message)]) from None
     except yaml.YAMLError as exc:
         raise SurveyError([Problem(filename, None, None, f"YAML syntax error: {exc}")]) from None
     except RecursionError:

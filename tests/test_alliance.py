@@ -169,11 +169,28 @@ def test_cli_invite_list_schedule_unlink(services: Any, tmp_path: Path) -> None:
         assert linked.outcome == "linked" and linked.alliance is not None
         alliance_id = linked.alliance.id
     listing = runner.invoke(cli, ["alliance", "list"], env=env)
-    assert "delft-west\tAlliantie Delft" in listing.output and "weekly mon 09:00" in listing.output
+    assert listing.exit_code == 0, listing.output
+    # A table like `round list`: header, rule, one row per chat, cells aligned.
+    header, rule, row = listing.stdout.splitlines()[:3]
+    assert header.split("  ")[0] == "id" and set(rule) == {"-"}
+    cells = [cell for cell in row.split("  ") if cell.strip()]
+    assert [c.strip() for c in cells[:3]] == [str(alliance_id), "delft-west", "Alliantie Delft"]
+    assert "weekly mon 09:00" in row and "\t" not in listing.output
+    assert header.index("area") == row.index("delft-west")
+    assert header.index("schedule") == row.index("weekly mon 09:00")
     refused = runner.invoke(
         cli, ["alliance", "schedule", str(alliance_id), "--day", "sun", "--time", "02:30"], env=env
     )
     assert refused.exit_code != 0 and "daylight saving" in refused.output
+    dutch = runner.invoke(
+        cli,
+        ["alliance", "schedule", str(alliance_id), "--day", "maandag", "--time", "10:00"],
+        env=env,
+    )
+    assert dutch.exit_code == 0, dutch.output
+    assert "weekly mon 10:00" in dutch.output
+    unknown = runner.invoke(cli, ["alliance", "schedule", str(alliance_id), "--day", "x"], env=env)
+    assert unknown.exit_code != 0 and "Dutch or English" in unknown.output
     done = runner.invoke(
         cli,
         [
@@ -197,7 +214,10 @@ def test_cli_invite_list_schedule_unlink(services: Any, tmp_path: Path) -> None:
         assert row is not None
         assert row.schedule == {"every": "biweekly", "day": "fri", "time": "16:00"}
         assert row.language == "en"
-    gone = runner.invoke(cli, ["alliance", "unlink", "-4001"], env=env)
+    kept = runner.invoke(cli, ["alliance", "unlink", "-4001"], env=env, input="n\n")
+    assert kept.exit_code == 1 and "Unlink 'Alliantie Delft' (delft-west)?" in kept.output
+    assert "Not unlinked." in kept.output
+    gone = runner.invoke(cli, ["alliance", "unlink", "-4001"], env=env, input="y\n")
     assert gone.exit_code == 0 and "Unlinked" in gone.output
     with services.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Alliance)) == 0
@@ -225,6 +245,11 @@ def test_cli_digest_preview_writes_png_and_csv(services: Any, tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     assert "Delft West" in result.output
+    # Piped (not a terminal): plain text, no Telegram HTML tags or entities.
+    assert result.stdout.startswith("--- message 1 of ")
+    for raw in ("<b>", "</b>", "<i>", "&amp;", "&lt;", "\x1b["):
+        assert raw not in result.stdout
+    assert result.stderr.startswith(f"Database: {services.settings.database_url}")
     assert list(tmp_path.glob("*.png")) and list(tmp_path.glob("*.csv"))
     csv_text = next(tmp_path.glob("*.csv")).read_bytes().decode("utf-8-sig")
     buitenhof = [line for line in csv_text.splitlines() if "delft-buitenhof" in line]

@@ -41,11 +41,39 @@ def test_the_dst_hour_is_refused(at: str) -> None:
 def test_bad_rules_are_refused() -> None:
     for args in (
         ("daily", "mon", "09:00"),
-        ("weekly", "maandag", "09:00"),
+        ("weekly", "mondag", "09:00"),
+        ("weekly", "m", "09:00"),
         ("weekly", "mon", "9u"),
     ):
         with pytest.raises(ScheduleError):
             Schedule.parse(*args)
+
+
+@pytest.mark.parametrize(
+    ("day", "weekday"),
+    [
+        ("maandag", 0),
+        ("Ma", 0),
+        ("monday", 0),
+        ("MON", 0),
+        ("di.", 1),
+        ("woensdag", 2),
+        ("do", 3),
+        ("thursday", 3),
+        ("vrijdag", 4),
+        ("za", 5),
+        ("zondag", 6),
+        ("sun", 6),
+    ],
+)
+def test_days_in_dutch_and_english(day: str, weekday: int) -> None:
+    assert Schedule.parse("weekly", day, "09:00").weekday == weekday
+
+
+def test_every_in_dutch_and_a_dutch_time() -> None:
+    rule = Schedule.parse("tweewekelijks", "vrijdag", "16.30")
+    assert rule.to_json() == {"every": "biweekly", "day": "fri", "time": "16:30"}
+    assert Schedule.parse("maandelijks", "ma", "9:00").every == "monthly"
 
 
 def test_biweekly_runs_every_other_week() -> None:

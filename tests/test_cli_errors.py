@@ -50,6 +50,10 @@ def test_unsupported_database_and_missing_folder(tmp_path: Path) -> None:
     missing = run(["round", "list", "--database-url", "sqlite:////nonexistent/dir/x.db"], tmp_path)
     assert missing.returncode == 1
     assert "/nonexistent/dir/x.db" in missing.stderr and "sqlalche.me" not in missing.stderr
+    assert "no database there" in missing.stderr
+    # A command that may create the database says why it cannot.
+    create = run(["db", "upgrade", "--database-url", "sqlite:////nonexistent/dir/x.db"], tmp_path)
+    assert create.returncode == 1 and "could not upgrade" in create.stderr
     assert "Traceback" not in other.stderr + missing.stderr
 
 
@@ -63,6 +67,11 @@ def test_a_refused_token_is_one_line_without_the_token(tmp_path: Path, emulator_
         BUURTSTEM_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
     )
     assert result.returncode == 1
+    # Like every command that reads data, it names its database first.
+    assert result.stderr.splitlines()[0] == (
+        f"Database: sqlite:///{(tmp_path / 'bot.db').resolve()} (BUURTSTEM_DATABASE_URL; "
+        "a new, empty database was created)"
+    )
     assert "Telegram refused the bot token" in result.stderr
     assert "Traceback" not in result.stderr
     assert token not in result.stdout + result.stderr

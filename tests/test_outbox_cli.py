@@ -56,11 +56,14 @@ def seeded(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_status_shows_counts_age_and_failures_without_chat_ids(seeded: str) -> None:
     result = CliRunner().invoke(command, ["status"])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    # The first line (stderr) names the database; stdout starts with the table.
+    assert result.stderr.splitlines()[0] == f"Database: {seeded} (BUURTSTEM_DATABASE_URL)"
+    lines = result.stdout.splitlines()
     assert lines[0].split() == ["kind", "pending", "sending", "sent", "failed", "unknown"]
-    assert lines[1].split() == ["digest", "0", "0", "0", "0", "1"]
-    assert lines[2].split() == ["invitation", "1", "0", "1", "1", "0"]
-    assert lines[3].split() == ["total", "1", "0", "1", "1", "1"]
+    assert set(lines[1]) == {"-"}
+    assert lines[2].split() == ["digest", "0", "0", "0", "0", "1"]
+    assert lines[3].split() == ["invitation", "1", "0", "1", "1", "0"]
+    assert lines[4].split() == ["total", "1", "0", "1", "1", "1"]
     assert "Oldest waiting message: queued 60 min ago" in result.output
     assert "may or may not have arrived" in result.output
     assert "bot was blocked by the user" in result.output
@@ -76,13 +79,29 @@ def test_retry_failed_then_purge(seeded: str) -> None:
     assert result.exit_code == 0 and "1 message(s) queued again." in result.output
     result = runner.invoke(command, ["retry-failed", "--include-unknown", "--kind", "digest"])
     assert "1 message(s) queued again." in result.output
-    status = runner.invoke(command, ["status"]).output
-    assert status.splitlines()[3].split() == ["total", "3", "0", "1", "0", "0"]
+    status = runner.invoke(command, ["status"]).stdout
+    assert status.splitlines()[4].split() == ["total", "3", "0", "1", "0", "0"]
+    # Purge asks first; "no" deletes nothing.
+    refused = runner.invoke(command, ["purge", "--older-than-days", "1"], input="n\n")
+    assert refused.exit_code == 1 and "Nothing deleted." in refused.output
+    assert "Delete sent messages last touched more than 1 day(s) ago? [y/N]" in refused.output
     # The sent row is an hour old: kept with the default 30 days.
-    assert "0 message(s) deleted." in runner.invoke(command, ["purge"]).output
+    assert "0 message(s) deleted." in runner.invoke(command, ["purge", "--yes"]).output
+    answered = runner.invoke(command, ["purge"], input="y\n")
+    assert answered.exit_code == 0 and "0 message(s) deleted." in answered.output
 
 
 def test_empty_outbox(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BUURTSTEM_DATABASE_URL", sqlite_url)
+    upgrade(sqlite_url)
     result = CliRunner().invoke(command, ["status"])
-    assert result.exit_code == 0 and result.output.strip() == "The outbox is empty."
+    assert result.exit_code == 0 and result.stdout.strip() == "The outbox is empty."
+
+
+def test_status_of_a_database_that_does_not_exist(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUURTSTEM_DATABASE_URL", sqlite_url)
+    result = CliRunner().invoke(command, ["status"])
+    assert result.exit_code == 1 and "no database there" in result.output
+    assert "The outbox is empty" not in result.output

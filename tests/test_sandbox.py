@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from bot.cli import cli
 from bot.settings import Settings
 from sandbox.runner import SANDBOX_ALLIANCES, Sandbox
 from storage.models import Alliance, Response
@@ -54,6 +57,14 @@ class Page:
         )
         response.raise_for_status()
         return int(response.json()["id"])
+
+    async def create_resident_via_link(self, name: str, code: str) -> dict[str, Any]:
+        """A resident who opens a poster's link (what the page's link field does)."""
+        response = await self.client.post(
+            "/api/residents", json={"first_name": name, "language_code": "nl", "start": code}
+        )
+        response.raise_for_status()
+        return dict(response.json())
 
     async def send(self, chat_id: int, text: str, user_id: int | None = None) -> None:
         body = {"text": text, "user_id": user_id or chat_id}
@@ -164,6 +175,20 @@ async def test_page_state_lists_alliances_controls_and_languages(page: Page) -> 
     assert set(state["controls"]) == {"round_tick", "digest_now"}
     assert {"nl", "en", "tr", "ar", "pl"} <= set(state["sandbox"]["languages"])
     assert state["bot"]["username"] == "buurtstem_bot"
+    # Poster links: every focus area and neighbourhood code, with names for the picker.
+    links = {link["code"]: link for link in state["sandbox"]["deep_links"]}
+    assert links["utrecht-overvecht"]["name"] == "Utrecht Overvecht"
+    assert links["overvecht-noord"]["area"] == "Utrecht Overvecht"
+
+
+async def test_page_names_the_database_for_other_commands(page: Page, sandbox: Sandbox) -> None:
+    state = (await page.client.get("/api/state")).json()
+    url = sandbox.database.cli_url
+    assert url.startswith("sqlite:////") and url.endswith(".sqlite")  # absolute
+    assert state["sandbox"]["database_url"] == url
+    assert f"buurtstem round list --database-url {url}" in " ".join(state["sandbox"]["notes"])
+    # The notes on the (Dutch) page are Dutch.
+    assert "sandbox-database" in state["sandbox"]["notes"][0]
 
 
 async def test_alliances_are_pre_linked_in_the_sandbox_database(sandbox: Sandbox) -> None:
@@ -220,29 +245,83 @@ async def test_bad_requests_get_clear_errors(page: Page) -> None:
     assert await page.messages(cid) == []  # no chat before the resident writes
 
 
-async def test_round_opens_and_invites_a_resident(page: Page) -> None:
+async def test_a_poster_link_starts_a_resident_in_its_neighbourhood(
+    page: Page, sandbox: Sandbox
+) -> None:
+    created = await page.create_resident_via_link("Noor", "overvecht-noord")
+    assert created["link"] == "https://t.me/buurtstem_bot?start=overvecht-noord"
+    noor = int(created["id"])
+    # What START sends for a resident who came through the link.
+    await page.send(noor, "/start overvecht-noord")
+    consent = _bot(await page.wait(noor, lambda ms: _has_buttons(_bot(ms))))[-1]
+    await page.tap(noor, consent, consent["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    language = await page.wait(noor, lambda ms: "v1|lc" in str(_bot(ms)[-1]))
+    await page.tap(noor, _bot(language)[-1], "v1|lc")
+    # No postcode question: the link said where Noor lives; the survey starts.
+    first = await page.wait(noor, lambda ms: "Vraag 1 van" in _bot(ms)[-1]["text"])
+    assert not any("postcode" in m["text"].lower() for m in _bot(first)[-1:])
+    assert sandbox.db is not None
+    from storage.models import Resident
+
+    with sandbox.db.session() as session:
+        places = {(r.area_code, r.neighbourhood_code) for r in session.scalars(select(Resident))}
+    assert ("utrecht-overvecht", "overvecht-noord") in places
+
+
+async def test_a_malformed_start_link_is_refused_in_dutch(page: Page) -> None:
+    bad = {"first_name": "X", "start": "overvecht noord!"}
+    answer = await page.client.post("/api/residents", json=bad)
+    assert answer.status_code == 400 and "startlink" in answer.text
+
+
+async def test_round_opens_and_invites_a_resident(page: Page, sandbox: Sandbox) -> None:
     state = (await page.client.get("/api/state")).json()
     if not state["controls"]["round_tick"]["available"]:
         answer = await page.client.post("/api/controls/round_tick")
-        assert answer.status_code == 409 and answer.json()["error"] == "not available yet"
+        assert answer.status_code == 409 and answer.json()["error"] == "nog niet beschikbaar"
         return
+    assert state["controls"]["round_tick"]["help"].startswith("Publiceert een sandbox-ronde")
     dirk = await page.create_resident("Dirk", "nl")
     await onboard(page, dirk)
     before = len(_bot(await page.messages(dirk)))
     answer = (await page.client.post("/api/controls/round_tick")).json()
     assert answer["ok"], answer
-    assert "invitations: " in answer["result"]
+    # Plain Dutch sentences for the programme team, not a dump of the tick's fields.
+    report = answer["result"]
+    assert re.fullmatch(
+        r"Ronde 'Sandbox-ronde [\d: -]+' gepubliceerd voor alle focusgebieden, open tot "
+        r"[\d: -]+\. De ronde is open: \d+ bewoners? met toestemming uitgenodigd\..*",
+        report,
+    ), report
+    for raw in ("invitations", "superseded", "skipped", "False", ": 0"):
+        assert raw not in report
     invitation = await page.wait_reply(dirk, before)
     assert "|s|" in str(invitation["reply_markup"])
+    again = (await page.client.post("/api/controls/round_tick")).json()["result"]
+    assert again.startswith("Ronde 'Sandbox-ronde ") and "is al open (tot " in again
+    assert again.endswith("Er was niets te openen, te sluiten of te herinneren.")
+    # The one rule for databases: the round is there for `round list` with the printed URL.
+    listed = CliRunner().invoke(cli, ["round", "list", "--database-url", sandbox.database.cli_url])
+    assert listed.exit_code == 0, listed.output
+    assert "Sandbox-ronde" in listed.stdout
 
 
 async def test_digest_now_reaches_the_alliance_groups(page: Page) -> None:
     state = (await page.client.get("/api/state")).json()
     answer = await page.client.post("/api/controls/digest_now")
     if not state["controls"]["digest_now"]["available"]:
-        assert answer.status_code == 409 and answer.json()["error"] == "not available yet"
+        assert answer.status_code == 409 and answer.json()["error"] == "nog niet beschikbaar"
         return
     assert answer.json()["ok"], answer.json()
+    lines = answer.json()["result"].splitlines()
+    assert [line.split(":")[0] for line in lines] == [t for _, t, _ in SANDBOX_ALLIANCES]
+    assert all(
+        line.endswith(("digest verstuurd (tekst, grafiek en CSV).", "geen ronde in dit gebied."))
+        for line in lines
+    ), lines
+    # Asked again at once: too soon, said so with the time it can be asked again.
+    soon = (await page.client.post("/api/controls/digest_now")).json()["result"]
+    assert "kreeg net al een digest. Weer mogelijk om " in soon
     group = SANDBOX_ALLIANCES[0][2]
 
     def text(m: dict[str, Any]) -> str:

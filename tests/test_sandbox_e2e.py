@@ -141,6 +141,13 @@ def test_sandbox_command_prints_its_address_and_stops_cleanly_on_ctrl_c(tmp_path
                 url = line.split(": ", 1)[1].strip()
                 break
         assert url and url.startswith("http://127.0.0.1:") and not url.endswith(":0/"), lines
+        # It names its own database as the --database-url other commands take (absolute).
+        (database,) = [line for line in lines if line.startswith("Database: ")]
+        data = (tmp_path / "data").resolve()
+        assert database.startswith(f"Database: sqlite:///{data}/buurtpeiling-v")
+        assert database.rstrip().endswith(".sqlite (the sandbox's own)")
+        sandbox_url = database.split()[1]
+        assert any(f"buurtstem round list --database-url {sandbox_url}" in x for x in lines)
         page = httpx.get(url, timeout=10)
         assert "buurtstem sandbox" in page.text
         state = httpx.get(url + "api/state", timeout=10).json()

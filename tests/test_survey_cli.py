@@ -139,3 +139,63 @@ def test_preview_in_arabic() -> None:
     code, out, _ = preview("--lang", "ar", stdin=FULL_RUN)
     assert code == 0, out
     assert "السؤال 1 من 13" in out and "الملخص" in out
+
+
+SURVEY_HEAD = 'id: t\nversion: "1"\ntitle: T\nintro: Hallo\nlanguages: [nl]\nquestions:\n'
+
+
+def validate(tmp_path: Path, questions: str) -> list[str]:
+    """`survey validate` on a one-language survey with these questions: its output lines."""
+    path = tmp_path / "s.yaml"
+    path.write_text(SURVEY_HEAD + questions, encoding="utf-8")
+    result = CliRunner().invoke(command, ["validate", str(path)])
+    assert result.exit_code == 1, result.output
+    return [line.replace(str(path), "s.yaml") for line in result.output.splitlines()]
+
+
+def test_a_misspelt_type_does_not_hide_the_other_problems_of_its_question(
+    tmp_path: Path,
+) -> None:
+    lines = validate(
+        tmp_path,
+        "  - id: a\n"
+        "    type: singel\n"
+        "    text: Vraag a\n"
+        "    options:\n"
+        "      - {id: x, label: X}\n"
+        "      - {id: y}\n"
+        "  - id: b\n"
+        "    type: single\n"
+        "    text: Vraag b\n"
+        "    show_if: {question: a, equals: x}\n"
+        "    options: [{id: p, label: P}, {id: q, label: Q}]\n",
+    )
+    # Both problems of question a, and no wrong "comes later" for b's condition on it.
+    assert lines == [
+        "s.yaml:8: question 'a': unknown question type 'singel' (did you mean 'single'?)",
+        "s.yaml:12: question 'a': option 'y' has no 'label'",
+    ]
+
+
+def test_an_unknown_type_with_options_checks_them_too(tmp_path: Path) -> None:
+    lines = validate(
+        tmp_path, "  - id: a\n    type: keuze\n    text: A\n    options:\n      - {id: '1'}\n"
+    )
+    assert lines[0].startswith("s.yaml:8: question 'a': unknown question type 'keuze'")
+    assert any("only digits" in line for line in lines[1:])
+
+
+def test_tabs_say_use_spaces_for_every_line(tmp_path: Path) -> None:
+    lines = validate(
+        tmp_path, "  - id: a\n\ttype: grade\n    text: A\n  - id: b\n\t  type: grade\n"
+    )
+    assert lines == [
+        "s.yaml:8: use spaces, not tabs (YAML does not allow tabs for indentation)",
+        "s.yaml:11: use spaces, not tabs (YAML does not allow tabs for indentation)",
+    ]
+    assert not any("quotes" in line for line in lines)
+
+
+def test_a_tab_after_a_key_says_use_spaces(tmp_path: Path) -> None:
+    lines = validate(tmp_path, "  - id: a\n    type:\tgrade\n    text: A\n")
+    assert len(lines) == 1 and "use spaces, not tabs" in lines[0], lines

@@ -8,16 +8,12 @@ from zoneinfo import ZoneInfo
 import click
 
 from bot.clock import SystemClock
+from bot.database import open_database
 from bot.options import setting_option, settings_from
-from bot.schedules import EVERY, WEEKDAYS, Schedule, ScheduleError
-from bot.settings import Settings
+from bot.schedules import Schedule, ScheduleError
+from bot.terminal import YES_OPTION, confirm, print_table
 from storage import alliances as store
-from storage.db import Database
-from surveys.areas import load_areas
-
-
-def _open(settings: Settings) -> Database:
-    return Database(settings.database_url)
+from surveys.areas import AreasFileError, load_areas
 
 
 @click.group("alliance")
@@ -33,14 +29,24 @@ def command() -> None:
 def invite(area: str, expires_days: int, database_url: str | None, areas_file: str | None) -> None:
     """Print a one-time code that links an alliance's group to AREA (stored only as a hash)."""
     settings = settings_from(database_url=database_url, areas_file=areas_file)
-    areas = load_areas(settings.areas_file)
+    try:
+        areas = load_areas(settings.areas_file)
+    except (AreasFileError, OSError) as exc:
+        raise click.ClickException(f"areas file: {exc}") from exc
     found = areas.get(area)
     if found is None:
+        hood = areas.neighbourhood(area)
+        if hood is not None:
+            raise click.ClickException(
+                f"'{area}' is a neighbourhood of {hood[0].code} ({hood[0].name}); alliances "
+                f"are linked to whole focus areas: use {hood[0].code}"
+            )
         raise click.ClickException(
             f"unknown area {area!r}; known: {', '.join(a.code for a in areas.all())}"
         )
     now = SystemClock().now()
-    db = _open(settings)
+    # Creating the database is allowed here (a first set-up); it is named on the first line.
+    db = open_database(database_url, settings, create=True)
     try:
         with db.session() as session:
             code = store.create_code(
@@ -58,10 +64,10 @@ def invite(area: str, expires_days: int, database_url: str | None, areas_file: s
 @command.command("list")
 @setting_option("database_url")
 def list_command(database_url: str | None) -> None:
-    """Linked chats: id, area, chat title, linked since, schedule, last digest."""
+    """Linked chats: id, area, chat title, linked since, schedule, language, last digest."""
     settings = settings_from(database_url=database_url)
     tz = ZoneInfo(settings.timezone)
-    db = _open(settings)
+    db = open_database(database_url, settings)
     try:
         with db.session() as session:
             alliances = store.all_alliances(session)
@@ -69,39 +75,60 @@ def list_command(database_url: str | None) -> None:
     finally:
         db.dispose()
     if not alliances:
-        click.echo("No linked chats.")
+        click.echo("No linked chats. Link one with: buurtstem alliance invite AREA")
         return
-    click.echo("id\tarea\tchat\tlinked since\tschedule\tlanguage\tlast digest")
+    rows = []
     for a in alliances:
         try:
             schedule = Schedule.from_json(a.schedule).describe()
         except ScheduleError:
             schedule = "invalid (default used)"
         sent = last.get(a.id)
-        click.echo(
-            "\t".join(
-                [
-                    str(a.id),
-                    a.area_code,
-                    a.title or "-",
-                    f"{a.linked_at.astimezone(tz):%Y-%m-%d %H:%M}",
-                    schedule,
-                    a.language,
-                    f"{sent.astimezone(tz):%Y-%m-%d %H:%M}" if sent else "-",
-                ]
+        rows.append(
+            (
+                str(a.id),
+                a.area_code,
+                a.title or "-",
+                f"{a.linked_at.astimezone(tz):%Y-%m-%d %H:%M}",
+                schedule,
+                a.language,
+                f"{sent.astimezone(tz):%Y-%m-%d %H:%M}" if sent else "-",
             )
         )
+    print_table(
+        ("id", "area", "chat", "linked since", "schedule", "language", "last digest"),
+        rows,
+        right=("id",),
+    )
+    click.echo(f"Times in {settings.timezone}.")
 
 
 # Group chat ids are negative: let "-4001" through as the argument, not as an option.
 @command.command("unlink", context_settings={"ignore_unknown_options": True})
 @click.argument("chat_or_id", type=int)
+@YES_OPTION
 @setting_option("database_url")
-def unlink(chat_or_id: int, database_url: str | None) -> None:
-    """Unlink a chat, by alliance id (from `list`) or by chat id; queued digests are dropped."""
+def unlink(chat_or_id: int, yes: bool, database_url: str | None) -> None:
+    """Unlink a chat, by alliance id (from `list`) or by chat id; queued digests are dropped.
+
+    Asks first (--yes skips the question); the group can link again with a new code.
+    """
     settings = settings_from(database_url=database_url)
-    db = _open(settings)
+    db = open_database(database_url, settings)
     try:
+        with db.session() as session:
+            alliance = store.find_alliance(session, chat_or_id)
+            if alliance is None:
+                raise click.ClickException(
+                    f"no linked chat {chat_or_id} (see buurtstem alliance list)"
+                )
+            title = f"'{alliance.title}'" if alliance.title else f"alliance {alliance.id}"
+        confirm(
+            f"Unlink {title} ({alliance.area_code})? It gets no more digests; queued ones are "
+            "dropped.",
+            yes,
+            "Not unlinked.",
+        )
         with db.session() as session:
             alliance = store.find_alliance(session, chat_or_id)
             if alliance is None:
@@ -115,8 +142,18 @@ def unlink(chat_or_id: int, database_url: str | None) -> None:
 
 @command.command("schedule")
 @click.argument("alliance_id", type=int)
-@click.option("--every", type=click.Choice(EVERY), default="weekly", show_default=True)
-@click.option("--day", type=click.Choice(WEEKDAYS), default="mon", show_default=True)
+@click.option(
+    "--every",
+    default="weekly",
+    show_default=True,
+    help="weekly, biweekly or monthly (also: wekelijks, tweewekelijks, maandelijks).",
+)
+@click.option(
+    "--day",
+    default="mon",
+    show_default=True,
+    help="Day of the week, Dutch or English: maandag, ma, monday, mon, ... zondag, sunday.",
+)
 @click.option("--time", "at", default="09:00", show_default=True, help="Local time, HH:MM.")
 @click.option("--language", default=None, help="Language of the digest texts (nl, en, ...).")
 @setting_option("database_url")
@@ -134,12 +171,14 @@ def schedule(
         rule = Schedule.parse(every, day, at)
     except ScheduleError as exc:
         raise click.ClickException(str(exc)) from exc
-    db = _open(settings)
+    db = open_database(database_url, settings)
     try:
         with db.session() as session:
             alliance = store.find_alliance(session, alliance_id)
             if alliance is None:
-                raise click.ClickException(f"no linked chat {alliance_id}")
+                raise click.ClickException(
+                    f"no linked chat {alliance_id} (see buurtstem alliance list)"
+                )
             store.set_schedule(session, alliance, rule.to_json(), language)
             lang = alliance.language
     finally:

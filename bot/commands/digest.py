@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 import click
 
 from bot.clock import SystemClock
+from bot.database import open_database
 from bot.digests import CountsCache, digest_input, render
 from bot.options import setting_option, settings_from
+from bot.terminal import print_telegram_html
 from locales.catalogue import default_catalogue
-from storage.db import Database
 from storage.models import Round
 from storage.rounds import round_for_area
 from surveys.areas import load_areas
@@ -43,14 +44,24 @@ def preview(
     database_url: str | None,
     areas_file: str | None,
 ) -> None:
-    """Print AREA's digest text (round so far) and write its chart PNG and CSV; sends nothing."""
+    """Print AREA's digest text (round so far) and write its chart PNG and CSV; sends nothing.
+
+    On a terminal, bold and italic show as such; piped, the text is plain (no HTML tags).
+    """
     settings = settings_from(database_url=database_url, areas_file=areas_file)
-    found = load_areas(settings.areas_file).get(area)
+    areas = load_areas(settings.areas_file)
+    found = areas.get(area)
     if found is None:
+        hood = areas.neighbourhood(area)
+        if hood is not None:
+            raise click.ClickException(
+                f"'{area}' is a neighbourhood of {hood[0].code}; digests are per focus area: "
+                f"use {hood[0].code}"
+            )
         raise click.ClickException(f"unknown area {area!r} (see buurtstem areas list)")
     tz = ZoneInfo(settings.timezone)
     now = SystemClock().now()
-    db = Database(settings.database_url)
+    db = open_database(database_url, settings)
     try:
         with db.session() as session:
             round_ = (
@@ -79,8 +90,8 @@ def preview(
         db.dispose()
     digest = render(data, lang=language, min_n=settings.min_cell_size, last_published=None)
     for i, text in enumerate(digest.messages, 1):
-        click.echo(f"--- message {i}/{len(digest.messages)} (Telegram HTML) ---")
-        click.echo(text)
+        click.echo(f"--- message {i} of {len(digest.messages)} ---")
+        print_telegram_html(text)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"digest-{found.code}-{end.astimezone(tz):%Y-%m-%d}"
     csv_path = out / f"{stem}.csv"

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import click
 
 from bot.clock import SystemClock
-from bot.options import open_database, setting_option, settings_from
+from bot.database import open_database
+from bot.options import setting_option, settings_from
 from bot.settings import Settings
+from bot.terminal import YES_OPTION, confirm, print_table
 from storage import outbox as store
 from storage.db import Database
 from storage.pseudonyms import short_pseudonym
 
 
-def _database(settings: Settings) -> Database:
-    """The database, migrated to the newest schema (as `buurtstem run` does)."""
-    return open_database(settings.database_url)
+def _database(database_url: str | None, settings: Settings) -> Database:
+    """The existing database (named on stderr), migrated to the newest schema."""
+    return open_database(database_url, settings)
 
 
 def chat_ref(key: str, chat_id: int) -> str:
@@ -39,40 +42,50 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def status_lines(db: Database, key: str, now: datetime, failures: int) -> list[str]:
-    """The status report as lines of text (no chat ids: a short keyed hash at most)."""
+@dataclass
+class Status:
+    """The outbox report: counts by kind and status, then lines of notes (no chat ids)."""
+
+    columns: list[str]
+    rows: list[list[str]]
+    notes: list[str]
+
+
+def status_report(db: Database, key: str, now: datetime, failures: int) -> Status | None:
+    """Counts, the oldest waiting message and recent failures; None when the outbox is empty.
+
+    Chats are shown as a short keyed hash at most, never their ids.
+    """
     with db.session() as session:
         counts = store.status_counts(session)
         oldest = store.oldest_waiting(session)
         recent = store.recent_failures(session, failures)
-    lines: list[str] = []
     if not counts:
-        return ["The outbox is empty."]
+        return None
     statuses = list(store.STATUSES)
     kinds = sorted({c.kind for c in counts})
     table = {(c.kind, c.status): c.count for c in counts}
-    width = max(len("kind"), *(len(k) for k in kinds))
-    lines.append("kind".ljust(width) + "".join(s.rjust(9) for s in statuses))
+    rows = []
     for kind in [*kinds, "total"]:
         if kind == "total":
             values = [sum(table.get((k, s), 0) for k in kinds) for s in statuses]
         else:
             values = [table.get((kind, s), 0) for s in statuses]
-        lines.append(kind.ljust(width) + "".join(str(v).rjust(9) for v in values))
-    lines.append("")
+        rows.append([kind, *(str(v) for v in values)])
+    notes: list[str] = []
     if oldest is None:
-        lines.append("Nothing is waiting.")
+        notes.append("Nothing is waiting.")
     else:
-        lines.append(f"Oldest waiting message: queued {_age(now - oldest)} ago ({_when(oldest)}).")
+        notes.append(f"Oldest waiting message: queued {_age(now - oldest)} ago ({_when(oldest)}).")
     unknown = sum(table.get((k, store.UNKNOWN), 0) for k in kinds)
     if unknown:
-        lines.append(
+        notes.append(
             f"{unknown} message(s) were being sent when the sender stopped abruptly: they may "
             "or may not have arrived. `buurtstem outbox retry-failed --include-unknown` resends them."
         )
     if recent:
-        lines.append("")
-        lines.append(f"Last {len(recent)} failed or unknown:")
+        notes.append("")
+        notes.append(f"Last {len(recent)} failed or unknown:")
         for item in recent:
             target = (
                 f"resident {item.resident_id}"
@@ -81,12 +94,12 @@ def status_lines(db: Database, key: str, now: datetime, failures: int) -> list[s
                 if item.alliance_id is not None
                 else "chat"
             )
-            lines.append(
+            notes.append(
                 f"  #{item.id} {item.kind} {item.status} {_when(item.last_attempt_at)} "
                 f"{target} [chat {chat_ref(key, item.chat_id)}] attempts {item.attempts}: "
                 f"{item.last_error or '-'}"
             )
-    return lines
+    return Status(["kind", *statuses], rows, notes)
 
 
 @click.group("outbox")
@@ -100,12 +113,18 @@ def command() -> None:
 def status_command(database_url: str | None, failures: int) -> None:
     """Counts by kind and status, the oldest waiting message, the latest failures and why."""
     settings = settings_from(database_url=database_url)
-    db = _database(settings)
+    db = _database(database_url, settings)
     try:
-        for line in status_lines(db, settings.pseudonym_key, SystemClock().now(), failures):
-            click.echo(line)
+        report = status_report(db, settings.pseudonym_key, SystemClock().now(), failures)
     finally:
         db.dispose()
+    if report is None:
+        click.echo("The outbox is empty.")
+        return
+    print_table(report.columns, report.rows, right=report.columns[1:])
+    click.echo("")
+    for line in report.notes:
+        click.echo(line)
 
 
 @command.command("retry-failed")
@@ -122,7 +141,7 @@ def retry_command(
 ) -> None:
     """Queue failed messages again, with fresh attempts (the running bot sends them)."""
     settings = settings_from(database_url=database_url)
-    db = _database(settings)
+    db = _database(database_url, settings)
     try:
         with db.session() as session:
             count = store.retry_failed(
@@ -147,12 +166,21 @@ def retry_command(
     help="Delete sent messages last touched longer ago than this.",
 )
 @click.option("--include-failed", is_flag=True, help="Also delete old failed and unknown rows.")
-def purge_command(database_url: str | None, older_than_days: int, include_failed: bool) -> None:
-    """Delete old sent messages (their text and files are no longer needed)."""
+@YES_OPTION
+def purge_command(
+    database_url: str | None, older_than_days: int, include_failed: bool, yes: bool
+) -> None:
+    """Delete old sent messages (their text and files are no longer needed); asks first."""
     settings = settings_from(database_url=database_url)
-    db = _database(settings)
+    db = _database(database_url, settings)
     statuses = (store.SENT, store.FAILED, store.UNKNOWN) if include_failed else (store.SENT,)
+    which = "sent, failed and unknown" if include_failed else "sent"
     try:
+        confirm(
+            f"Delete {which} messages last touched more than {older_than_days} day(s) ago?",
+            yes,
+            "Nothing deleted.",
+        )
         with db.session() as session:
             count = store.purge(
                 session, SystemClock().now() - timedelta(days=older_than_days), statuses

@@ -8,23 +8,26 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
-import yaml
 
 from bot.clock import SystemClock
-from bot.options import open_database, setting_option, settings_from
+from bot.database import open_database
+from bot.options import setting_option, settings_from
 from bot.rounds import (
     RoundError,
+    RoundFileError,
     RoundSpec,
     build_spec,
     close_now,
-    is_round_file,
     local,
+    local_end,
     publish_round,
+    read_round_file,
+    shown,
     zone,
 )
 from bot.settings import Settings
+from bot.terminal import YES_OPTION, confirm, print_table
 from storage import rounds as store
-from storage.db import Database
 from storage.models import Round
 from storage.survey_versions import get_survey_version
 from surveys.areas import Areas, AreasFileError, load_areas
@@ -47,23 +50,6 @@ def _areas(settings: Settings) -> Areas:
         raise click.ClickException(f"areas file: {exc}") from exc
 
 
-def _database(settings: Settings) -> Database:
-    """The database, migrated to the newest schema (as `buurtstem run` does)."""
-    return open_database(settings.database_url)
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise click.ClickException(f"{path}{where}: {problem}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"cannot read {path}: {exc}") from exc
-
-
 def _reminded(started: bool, not_started: bool) -> str:
     """Who gets reminders, in words."""
     labels = [("started-not-finished", started), ("not-started", not_started)]
@@ -73,10 +59,9 @@ def _reminded(started: bool, not_started: bool) -> str:
 def _describe(spec: RoundSpec, tz_name: str) -> list[str]:
     tz = zone(tz_name)
     areas = "all focus areas" if spec.area_codes is None else ", ".join(spec.area_codes)
-    lines = [
-        f"  areas: {areas}",
-        f"  opens {local(spec.opens_at, tz)}, closes {local(spec.closes_at, tz)} ({tz_name})",
-    ]
+    opens = shown(spec.opens_written, spec.opens_at, tz)
+    closes = shown(spec.closes_written, spec.closes_at, tz, closes=True)
+    lines = [f"  areas: {areas}", f"  opens {opens}, closes {closes} ({tz_name})"]
     if spec.reminder_after_days is None:
         lines.append("  reminders: none")
     else:
@@ -86,6 +71,41 @@ def _describe(spec: RoundSpec, tz_name: str) -> list[str]:
             f"at most {spec.max_reminders}, to {whom} residents"
         )
     return lines
+
+
+# Round settings that options can give, and the option that gives each.
+OPTION_OF = {
+    "name": "--name",
+    "areas": "--areas",
+    "opens": "--opens",
+    "closes": "--closes",
+    "reminder.after_days": "--remind-after-days",
+    "reminder.max": "--max-reminders",
+    "reminder.whom": "--remind-whom",
+}
+
+
+def _line_of(problem: str) -> tuple[int, int]:
+    """Sort key: problems of the round file by line, then those of options (no line)."""
+    where = problem.split(": ", 1)[0]
+    number = where.rsplit(":", 1)[-1]
+    return (0, int(number)) if number.isdigit() else (1, 0)
+
+
+def _not_published(problems: list[str]) -> NoReturn:
+    """Every problem on its own line (file:line first), then one closing line; exit 1."""
+    for line in problems:
+        click.echo(line)
+    click.echo(f"Not published: fix {len(problems)} problem(s) first.")
+    sys.exit(1)
+
+
+def _survey_path(values: dict[str, Any], base_dir: Path) -> Path | None:
+    survey = values.get("survey")
+    if not isinstance(survey, str) or not survey.strip():
+        return None
+    path = Path(survey.strip())
+    return path if path.is_absolute() else base_dir / path
 
 
 @command.command("publish")
@@ -136,36 +156,56 @@ def publish_command(
     """
     settings = settings_from(database_url=database_url, areas_file=areas_file, timezone=timezone)
     path = Path(file)
-    if not path.is_file():
-        _fail(f"file not found: {file}")
-    data = _read_yaml(path)
+    try:
+        read = read_round_file(path)
+    except RoundFileError as exc:
+        _not_published([str(problem) for problem in exc.problems])
     # A round file names its survey; a survey file gets its round settings from the options.
-    values: dict[str, Any] = dict(data) if is_round_file(data) else {"survey": str(path.resolve())}
+    values: dict[str, Any] = (
+        dict(read.values) if read.is_round_file else {"survey": str(path.resolve())}
+    )
     overrides = {"name": name, "areas": area_list, "opens": opens, "closes": closes}
     values.update({key: value for key, value in overrides.items() if value is not None})
-    if remind_after_days is not None or max_reminders is not None or remind_whom is not None:
+    reminder_options = {"after_days": remind_after_days, "max": max_reminders, "whom": remind_whom}
+    if any(value is not None for value in reminder_options.values()):
         reminder = dict(values.get("reminder") or {})
-        if remind_after_days is not None:
-            reminder["after_days"] = remind_after_days
-        if max_reminders is not None:
-            reminder["max"] = max_reminders
-        if remind_whom is not None:
-            reminder["whom"] = remind_whom
+        reminder.update({k: v for k, v in reminder_options.items() if v is not None})
         values["reminder"] = reminder
+    given = {
+        key
+        for key, value in {
+            **overrides,
+            **{f"reminder.{k}": v for k, v in reminder_options.items()},
+        }.items()
+        if value is not None
+    }
+
+    def locate(key: str) -> str | None:
+        if key in given:
+            return OPTION_OF[key]
+        return read.locate(key) if read.is_round_file else None
+
     areas = _areas(settings)
+    tz = _zone(settings)
+    problems: list[str] = []
+    spec: RoundSpec | None = None
     try:
-        tz = zone(settings.timezone)
-        spec = build_spec(values, path.resolve().parent, tz, areas)
-    except RoundError as exc:
-        raise click.ClickException(str(exc)) from exc
-    try:
-        survey = load_survey(spec.survey_path)
-    except SurveyError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem))
-        click.echo(f"Not published: fix the survey file first ({len(exc.problems)} problem(s)).")
-        sys.exit(1)
-    db = _database(settings)
+        spec = build_spec(
+            values, path.resolve().parent, tz, areas, locate=locate, now=SystemClock().now()
+        )
+    except RoundFileError as exc:
+        problems += sorted((str(problem) for problem in exc.problems), key=_line_of)
+    # The survey is checked in the same run, so one run shows every problem of both files.
+    survey_path = _survey_path(values, path.resolve().parent)
+    survey = None
+    if survey_path is not None and survey_path.is_file():
+        try:
+            survey = load_survey(survey_path if read.is_round_file else path)
+        except SurveyError as exc:
+            problems += [str(problem) for problem in exc.problems]
+    if problems or spec is None or survey is None:
+        _not_published(problems or ["the round could not be read"])
+    db = open_database(database_url, settings, create=True)
     try:
         published = publish_round(
             db,
@@ -207,7 +247,7 @@ def list_command(database_url: str | None, timezone: str | None) -> None:
     """Every round: id, name, survey version, status, period, responses per area."""
     settings = settings_from(database_url=database_url, timezone=timezone)
     tz = _zone(settings)
-    db = _database(settings)
+    db = open_database(database_url, settings)
     try:
         with db.session() as session:
             rounds = store.list_rounds(session)
@@ -215,20 +255,24 @@ def list_command(database_url: str | None, timezone: str | None) -> None:
             if not rounds:
                 click.echo("No rounds yet. Publish one with: buurtstem round publish FILE")
                 return
-            for round_ in rounds:
-                period = (
-                    f"since {local(round_.opens_at, tz)}"
-                    if round_.standing
-                    else f"{local(round_.opens_at, tz)} to {local(round_.closes_at, tz)}"
+            rows = [
+                (
+                    str(round_.id),
+                    f"{round_.name} (standing)" if round_.standing else round_.name,
+                    _version_label(round_),
+                    round_.status,
+                    local(round_.opens_at, tz),
+                    "-" if round_.standing else local_end(round_.closes_at, tz),
+                    "\n".join(_count_lines(counts[round_.id])),
                 )
-                name = f"{round_.name} (standing)" if round_.standing else round_.name
-                click.echo(
-                    f"{round_.id:>4}  {name}  [{_version_label(round_)}]  {round_.status}  {period}"
-                )
-                for line in _count_lines(counts[round_.id]):
-                    click.echo("      " + line)
+                for round_ in rounds
+            ]
     finally:
         db.dispose()
+    print_table(
+        ("id", "name", "survey", "status", "opens", "closes", "responses"), rows, right=("id",)
+    )
+    click.echo(f"Times in {settings.timezone}; started counts every response begun.")
 
 
 def _zone(settings: Settings) -> ZoneInfo:
@@ -258,7 +302,7 @@ def show_command(round_id: int, database_url: str | None, timezone: str | None) 
     """One round in full: settings, responses per area, messages queued and sent."""
     settings = settings_from(database_url=database_url, timezone=timezone)
     tz = _zone(settings)
-    db = _database(settings)
+    db = open_database(database_url, settings)
     try:
         with db.session() as session:
             round_ = store.get_round(session, round_id)
@@ -270,12 +314,13 @@ def show_command(round_id: int, database_url: str | None, timezone: str | None) 
                 f"Round {round_.id}: {round_.name}" + (" (standing)" if round_.standing else "")
             )
             click.echo(f"  survey: {version.survey_id} {version.version} ({version.title})")
-            click.echo(f"  status: {round_.status}")
+            never = round_.status == store.CLOSED and round_.opened_at is None
+            click.echo(f"  status: {round_.status}" + (" (it never opened)" if never else ""))
             areas = "all focus areas" if round_.area_codes is None else ", ".join(round_.area_codes)
             click.echo(f"  areas: {areas}")
             click.echo(f"  opens: {local(round_.opens_at, tz)}")
             if not round_.standing:
-                click.echo(f"  closes: {local(round_.closes_at, tz)}")
+                click.echo(f"  closes: {local_end(round_.closes_at, tz)}")
             if round_.opened_at is not None:
                 click.echo(f"  opened at: {local(round_.opened_at, tz)}")
             if round_.closed_at is not None:
@@ -303,17 +348,25 @@ def show_command(round_id: int, database_url: str | None, timezone: str | None) 
 
 @command.command("close")
 @click.argument("round_id", type=int)
+@YES_OPTION
 @setting_option("database_url")
 @setting_option("areas_file")
 @setting_option("timezone")
 def close_command(
-    round_id: int, database_url: str | None, areas_file: str | None, timezone: str | None
+    round_id: int,
+    yes: bool,
+    database_url: str | None,
+    areas_file: str | None,
+    timezone: str | None,
 ) -> None:
-    """Close a round now (a scheduled one is cancelled); unfinished answers are kept."""
+    """Close a round now (after asking; --yes skips the question); unfinished answers are kept.
+
+    A round that has not opened yet is closed before it opens: nobody is invited.
+    """
     settings = settings_from(database_url=database_url, areas_file=areas_file, timezone=timezone)
-    _zone(settings)
+    tz = _zone(settings)
     areas = _areas(settings)
-    db = _database(settings)
+    db = open_database(database_url, settings)
     try:
         with db.session() as session:
             round_ = store.get_round(session, round_id)
@@ -326,13 +379,28 @@ def close_command(
                 )
             if round_.status == store.CLOSED:
                 _fail(f"round {round_id} is already closed")
+            counts = store.response_counts(session, [round_id])[round_id]
+            title = f"round {round_id} '{round_.name}'"
+            if round_.status == store.SCHEDULED:
+                question = (
+                    f"Close {title} now? It has not opened yet (it would open "
+                    f"{local(round_.opens_at, tz)}): it will never open and nobody is invited."
+                )
+            else:
+                unfinished = sum(c.started - c.completed for c in counts)
+                question = (
+                    f"Close {title} now instead of {local_end(round_.closes_at, tz)}? "
+                    f"{unfinished} unfinished response(s) are kept as partial and those "
+                    "residents are told."
+                )
+        confirm(question, yes, f"Round {round_id} not closed.")
         report = close_now(db, round_id, SystemClock().now(), areas, settings.timezone)
     finally:
         db.dispose()
     if report is None:
         _fail(f"round {round_id} is already closed")
     if report.missed:
-        click.echo(f"Round {round_id} cancelled: it had not opened yet.")
+        click.echo(f"Round {round_id} closed before it opened: nobody was invited.")
     else:
         click.echo(
             f"Round {round_id} closed: {report.closed_responses} unfinished response(s) kept as "

@@ -90,10 +90,16 @@ def command(webhook: bool, **options: str | int | None) -> None:
         handler.addFilter(_quiet_startup_errors)
 
     from bot.app import build_application, build_services
+    from bot.database import choose_database
     from bot.runtime import ALLOWED_UPDATES, Runtime, startup_lock
     from storage.db import Database
     from storage.migrate import upgrade
 
+    # The same rule and first line as every other command that reads data.
+    given = options.get("database_url")
+    choice = choose_database(given if isinstance(given, str) else None, settings)
+    path = choice.sqlite_path
+    click.echo(choice.describe(created=path is not None and not path.exists()), err=True)
     db = Database(settings.database_url, workers=settings.db_pool_size)
     # Instances starting together would race to migrate and to create the standing round.
     with startup_lock(settings.database_url):

@@ -68,6 +68,12 @@ async def _serve(port: int | None, survey_file: str | None, fresh: bool) -> None
         for note in sandbox.notes:
             click.echo(note)
         click.echo(f"Survey: {sandbox.survey_path}")
+        # The one rule for databases: the sandbox has its own, so say how to reach it.
+        click.echo(sandbox.database.describe())
+        click.echo(
+            "Other commands read it with --database-url, e.g.: buurtstem round list "
+            f"--database-url {sandbox.database.cli_url}"
+        )
         click.echo(f"Sandbox ready: {sandbox.url}")
         click.echo("Open it in your browser; press Ctrl-C to stop.", err=True)
         await stop.wait()

@@ -9,6 +9,7 @@ const state = {
   current: null, // {chatId, userId, kind: "private" | "group", title, lang}
   chats: new Map(), // chatId -> Map(messageId -> message)
   after: 0,
+  pendingStart: new Map(), // chatId -> {code, link}: opened via a poster's link, START not tapped
 };
 const LANGUAGE_NAMES = {
   nl: "Nederlands", en: "English", tr: "Türkçe", ar: "العربية", pl: "Polski",
@@ -40,9 +41,10 @@ function el(tag, attrs, ...children) {
 }
 
 function toast(text, kind) {
-  const node = el("div", { class: "toast " + (kind || ""), dir: "auto", text });
+  const node = el("div", { class: "toast " + (kind || ""), dir: "auto", text, "data-testid": "toast" });
   $("toasts").append(node);
-  setTimeout(() => node.remove(), kind === "alert" ? 6000 : 3500);
+  // A control's report is a few sentences: give people time to read it.
+  setTimeout(() => node.remove(), kind === "alert" ? 6000 : kind === "report" ? 10000 : 3500);
 }
 
 function initials(name) {
@@ -235,9 +237,12 @@ function renderChat() {
     .filter((m) => !m.deleted)
     .sort((a, b) => a.message_id - b.message_id);
   if (!messages.length) {
-    box.append(el("div", { class: "empty" }, current.kind === "private"
-      ? el("p", { text: "Nog geen berichten. Tik op START om met de bot te beginnen." })
-      : el("p", { text: "Hier verschijnen de digests van deze alliantie (grafiek en CSV)." })));
+    const pending = state.pendingStart.get(current.chatId);
+    box.append(el("div", { class: "empty", "data-testid": "empty-chat" }, current.kind !== "private"
+      ? el("p", { text: "Hier verschijnen de digests van deze alliantie (grafiek en CSV)." })
+      : pending
+        ? el("p", { text: `Deze bewoner opent de link van een poster: ${pending.link}. Tik op START, zoals in Telegram: de bot krijgt dan /start ${pending.code}.` })
+        : el("p", { text: "Nog geen berichten. Tik op START om met de bot te beginnen." })));
   }
   let day = "";
   for (const message of messages) {
@@ -280,7 +285,11 @@ function openChat(chat) {
   state.current = chat;
   document.querySelectorAll(".chat-list li").forEach((li) => {
     li.classList.toggle("active", li.dataset.chatId === String(chat.chatId));
-    if (li.dataset.chatId === String(chat.chatId)) li.classList.remove("unread");
+    if (li.dataset.chatId === String(chat.chatId)) {
+      li.classList.remove("unread");
+      // The resident list scrolls on its own: keep the chosen one in view.
+      li.scrollIntoView({ block: "nearest" });
+    }
   });
   $("chat-title").textContent = chat.title;
   $("chat-avatar").textContent = initials(chat.area || chat.title);
@@ -301,6 +310,7 @@ function residentChat(r) {
 
 function renderLists() {
   const residents = $("residents");
+  const scrolled = residents.scrollTop;
   residents.replaceChildren();
   for (const r of state.residents) {
     residents.append(el("li", {
@@ -311,6 +321,7 @@ function renderLists() {
       el("span", { class: "badge", text: r.language_code || "–" })));
   }
   if (!state.residents.length) residents.append(el("li", { class: "hint", text: "Nog geen bewoners" }));
+  residents.scrollTop = scrolled;
   const groups = $("groups");
   groups.replaceChildren();
   for (const g of state.groups) {
@@ -328,14 +339,13 @@ function renderControls(controls) {
   for (const [name, control] of Object.entries(controls)) {
     const button = el("button", {
       type: "button", class: "control", "data-control": name, text: control.label,
-      title: control.available ? control.help : "not available yet",
-      disabled: !control.available,
+      title: control.help, disabled: !control.available,
     });
     button.addEventListener("click", async () => {
       button.disabled = true;
       try {
         const result = await api(`/api/controls/${name}`, {});
-        toast(result.ok ? `${control.label}: ${result.result}` : result.error, result.ok ? "" : "alert");
+        toast(result.ok ? result.result : result.error, result.ok ? "report" : "alert");
       } catch (error) {
         toast(error.message, "alert");
       } finally {
@@ -355,7 +365,14 @@ async function refreshState() {
   renderControls(data.controls);
   const s = data.sandbox;
   $("survey-line").textContent = `${s.survey_title} · versie ${s.survey_version}`;
-  $("notes").textContent = s.notes.join(" ");
+  $("notes").replaceChildren(...s.notes.map((note) => el("p", { text: note })));
+  const links = $("deep-links");
+  if (!links.options.length) {
+    for (const link of s.deep_links) {
+      const label = link.name === link.area ? `${link.name} (hele gebied)` : `${link.name} · ${link.area}`;
+      links.append(el("option", { value: link.code, label }));
+    }
+  }
   const select = $("resident-lang");
   if (!select.options.length) {
     for (const code of [...s.languages, "so", "uk", ""]) {
@@ -385,9 +402,14 @@ function wire() {
     e.preventDefault();
     const name = $("resident-name").value.trim();
     if (!name) return;
+    const start = $("resident-link").value.trim();
     try {
-      const user = await api("/api/residents", { first_name: name, language_code: $("resident-lang").value });
+      const user = await api("/api/residents", {
+        first_name: name, language_code: $("resident-lang").value, start,
+      });
       $("resident-name").value = "";
+      $("resident-link").value = "";
+      if (user.start) state.pendingStart.set(user.id, { code: user.start, link: user.link });
       await refreshState();
       openChat(residentChat({ id: user.id, first_name: user.first_name, language_code: user.language_code }));
     } catch (error) {
@@ -400,7 +422,12 @@ function wire() {
     $("text").value = "";
     send(text);
   });
-  $("start-button").addEventListener("click", () => send("/start"));
+  $("start-button").addEventListener("click", () => {
+    // A resident who came through a poster's link sends its code with /start, as in Telegram.
+    const pending = state.current && state.pendingStart.get(state.current.chatId);
+    if (pending) state.pendingStart.delete(state.current.chatId);
+    send(pending ? `/start ${pending.code}` : "/start");
+  });
 }
 
 wire();

@@ -199,3 +199,68 @@ def test_browser_completes_the_default_survey_and_sees_a_digest(
     assert download.value.suggested_filename == name
     assert b";" in Path(download.value.path()).read_bytes()
     page.screenshot(path=str(ARTIFACTS / "sandbox-digest.png"))
+
+
+def test_browser_poster_links_many_residents_and_dutch_control_reports(
+    browser_page: tuple[Any, ThreadedSandbox],
+) -> None:
+    page, _threaded = browser_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    # A resident who opens a poster's link: the page offers every area and neighbourhood code.
+    assert page.locator("#deep-links option[value='overvecht-noord']").count() == 1
+    page.fill("#resident-name", "Noor")
+    page.select_option("#resident-lang", "nl")
+    page.fill("#resident-link", "overvecht-noord")
+    page.click("#create-resident")
+    page.wait_for_selector("#chat-title:text('Noor')")
+    assert "start=overvecht-noord" in page.locator("[data-testid=empty-chat]").inner_text()
+    page.click("#start-button")
+    page.wait_for_selector(".row.out .text:text('/start overvecht-noord')")
+    consent = page.locator(".row.in .kb-button").first
+    consent.wait_for()
+    tap(page, consent)
+    tap(page, page.locator('.kb-button[data-callback="v1|lc"]'))
+    # No postcode question: the link told the bot where Noor lives, so the survey begins.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.row.in .text')].some(t => t.innerText.includes('Vraag 1 van'))"
+    )
+    assert "3563" not in page.locator("#messages").inner_text()
+
+    # Many residents: their list scrolls, the alliance groups and controls stay on screen.
+    page.evaluate(
+        """async () => {
+            for (let i = 1; i <= 20; i++) {
+                await fetch('/api/residents', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                    body: JSON.stringify({first_name: 'Bewoner ' + i, language_code: 'nl'})});
+            }
+        }"""
+    )
+    page.fill("#resident-name", "Laatste")
+    page.click("#create-resident")
+    page.wait_for_selector("#chat-title:text('Laatste')")
+    assert page.locator("[data-testid=resident]").count() >= 22
+    height = page.viewport_size["height"]
+    residents = page.locator("#residents")
+    assert residents.evaluate("list => list.scrollHeight > list.clientHeight")
+    newest = page.locator("[data-testid=resident].active").bounding_box()
+    assert newest is not None and newest["y"] >= 0 and newest["y"] + newest["height"] <= height
+    for selector in ("[data-testid=group] >> nth=-1", "[data-control=digest_now]"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= height, (selector, box, height)
+    page.screenshot(path=str(ARTIFACTS / "sandbox-many-residents.png"))
+
+    # The programme team's controls answer in plain Dutch sentences.
+    page.click("[data-control=round_tick]")
+    report = page.locator(".toast.report").last
+    report.wait_for()
+    text = report.inner_text()
+    assert "gepubliceerd voor alle focusgebieden" in text and "De ronde is open" in text, text
+    for raw in ("invitations", "superseded", "skipped", "False"):
+        assert raw not in text
+    assert (
+        page.locator("[data-control=round_tick]")
+        .get_attribute("title")
+        .startswith("Publiceert een sandbox-ronde")
+    )
+    # The footer says how to reach this sandbox's data from the terminal.
+    assert "--database-url sqlite:////" in page.locator("#notes").inner_text()
