@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import signal
 import statistics
 import subprocess
@@ -82,6 +83,8 @@ class Run:
     seconds: float
     latencies: list[float]
     repeats: int
+    bot_cpu: float = 0.0  # CPU seconds the bot process used during the run
+    driver_cpu: float = 0.0  # and this process (emulator, residents)
 
     @property
     def rate(self) -> float:
@@ -95,7 +98,8 @@ class Run:
         return (
             f"{self.label:<34} {self.updates:>7} {self.seconds:>7.1f} {self.rate:>9.1f} "
             f"{1000 * statistics.median(self.latencies):>7.0f} {1000 * self.quantile(0.99):>7.0f}"
-            f" {self.repeats:>6}"
+            f" {self.repeats:>6} {1000 * self.bot_cpu / self.updates:>7.1f}"
+            f" {1000 * self.driver_cpu / self.updates:>7.1f}"
         )
 
 
@@ -147,8 +151,22 @@ async def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: f
     raise TimeoutError("the bot did not listen")
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of a process: this one, or `pid` (Linux /proc)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def drive(
-    emulator: BotAPIEmulator, residents: int, seed: int, think: float, label: str
+    emulator: BotAPIEmulator,
+    residents: int,
+    seed: int,
+    think: float,
+    label: str,
+    bot_pid: int | None = None,
 ) -> tuple[Run, list[TimedResident]]:
     """All residents through the survey at once; the measured run."""
     rng = random.Random(seed)
@@ -163,6 +181,8 @@ async def drive(
         for i in range(residents)
     ]
     first_update = emulator.last_update_id
+    bot_before = cpu_seconds(bot_pid) if bot_pid else 0.0
+    driver_before = cpu_seconds()
     started = time.perf_counter()
     await asyncio.gather(*(p.onboard() for p in people))
     await asyncio.gather(*(p.answer_survey() for p in people))
@@ -173,6 +193,8 @@ async def drive(
         elapsed,
         [x for p in people for x in p.latencies],
         sum(p.repeats for p in people),
+        bot_cpu=(cpu_seconds(bot_pid) - bot_before) if bot_pid else 0.0,
+        driver_cpu=cpu_seconds() - driver_before,
     )
     return run, people
 
@@ -199,7 +221,10 @@ async def full_stack(
     try:
         await bot.wait_ready()
         label = f"buurtstem, {latency_ms:.0f} ms"
-        run, people = await drive(emulator, residents, args.seed, args.think, label)
+        assert bot.process is not None
+        run, people = await drive(
+            emulator, residents, args.seed, args.think, label, bot.process.pid
+        )
         return run, recording_of(emulator, people)
     finally:
         if bot.process is not None and bot.process.poll() is None:
@@ -245,7 +270,7 @@ async def ceiling(
         while not emulator.webhook_url:
             await asyncio.sleep(0.05)
         label = f"same calls only, {latency_ms:.0f} ms"
-        run, _ = await drive(emulator, residents, args.seed, args.think, label)
+        run, _ = await drive(emulator, residents, args.seed, args.think, label, process.pid)
         return run
     finally:
         process.send_signal(signal.SIGTERM)
@@ -269,7 +294,11 @@ async def main_async(args: argparse.Namespace) -> None:
         f"think time {args.think} s, jitter = latency/5",
         flush=True,
     )
-    header = f"{'run':<34} {'updates':>7} {'seconds':>7} {'updates/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'repeat':>6}"
+    header = (
+        f"{'run':<34} {'updates':>7} {'seconds':>7} {'updates/s':>9} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'repeat':>6} {'bot CPU':>7} {'driver':>7}"
+    )
+    print("(bot CPU, driver: CPU ms per update of the bot process and of this one)")
     for backend in backends:
         for residents in args.residents:
             print(f"\n{backend}, {residents} residents", flush=True)
