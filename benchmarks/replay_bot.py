@@ -4,7 +4,8 @@ It receives the same updates as buurtstem did in the recorded run and, for the k
 chat, makes the Bot API calls buurtstem made for the k-th update of that chat: the same texts and
 keyboards, answerCallbackQuery at once and the edits alongside the messages, as buurtstem does.
 No database, no engine, no handler logic: its rate is what buurtstem would reach if all its own
-work cost nothing. It runs under the same update processor (per-chat order, the same limit).
+work cost nothing. It runs under the same update processor (per-chat order, the same limit) and
+the same HTTP client settings.
 
     python benchmarks/replay_bot.py RECORDING.json   (settings from BUURTSTEM_* variables)
 """
@@ -25,6 +26,7 @@ if str(ROOT) not in sys.path:
 from telegram import InlineKeyboardMarkup, Update  # noqa: E402
 from telegram.ext import Application, ContextTypes, TypeHandler  # noqa: E402
 
+from bot.app import bot_api_request  # noqa: E402
 from bot.commands.run import webhook_path  # noqa: E402
 from bot.ordering import ChatOrderedProcessor  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -114,6 +116,7 @@ def main() -> None:
         .base_url(base + "/bot")
         .base_file_url(base + "/file/bot")
         .concurrent_updates(ChatOrderedProcessor(settings.concurrent_updates))
+        .request(bot_api_request(settings))
         .build()
     )
     application.add_handler(TypeHandler(Update, replayer.handle))

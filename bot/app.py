@@ -98,7 +98,7 @@ def build_application(
     builder = builder.base_url(settings.api_base_url.rstrip("/") + "/bot")
     builder = builder.base_file_url(settings.api_base_url.rstrip("/") + "/file/bot")
     # Replies wait out 429s and retry what cannot be sent twice (bot/retrying.py).
-    builder = builder.request(retrying(request or HTTPXRequest()))
+    builder = builder.request(retrying(request or bot_api_request(settings)))
     # Different chats at once, each chat's updates in order (bot/ordering.py).
     builder = builder.concurrent_updates(ChatOrderedProcessor(settings.concurrent_updates))
     if get_updates_request is not None:
@@ -108,6 +108,16 @@ def build_application(
     application.bot_data[SERVICES_KEY] = services
     register_handlers(application)
     return application
+
+
+def bot_api_request(settings: Settings) -> HTTPXRequest:
+    """The HTTP client for Bot API calls: a small pool, waited for rather than refused.
+
+    httpcore scans its whole pool (quadratically in idle connections) for every request, so
+    PTB's default of 256 connections costs more CPU than it saves once Telegram is 100 ms away
+    (benchmarks/README.md, "Many residents at once").
+    """
+    return HTTPXRequest(connection_pool_size=settings.bot_api_connections, pool_timeout=10.0)
 
 
 def register_handlers(application: Application) -> None:

@@ -98,6 +98,13 @@ class Settings(BaseSettings):
         description="Updates one instance handles at the same time. Updates of different chats "
         "run concurrently; one chat's updates always run one after another, in order.",
     )
+    bot_api_connections: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="HTTP connections to the Bot API kept open by one instance. Calls beyond "
+        "that wait for a free connection; more connections cost CPU on every call.",
+    )
     db_pool_size: int = Field(
         default=8,
         ge=1,
