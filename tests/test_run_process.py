@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from benchmarks.instances import HOOK_PATH, SECRET, BotProcess, SurveyResident
+from benchmarks.instances import HOOK_PATH, PSEUDONYM_KEY, SECRET, BotProcess, SurveyResident
 from sandbox.emulator import BotAPIEmulator
 from sandbox.server import EmulatorServer
 from storage.db import Database
@@ -22,7 +22,7 @@ from storage.models import Answer, Resident, Response
 from storage.pseudonyms import pseudonym
 
 pytestmark = pytest.mark.slow
-KEY = "instances-test-key"  # the pseudonym key BotProcess gives its bots
+KEY = PSEUDONYM_KEY  # the pseudonym key BotProcess gives its bots
 
 
 @pytest.fixture
