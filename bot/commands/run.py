@@ -94,7 +94,11 @@ def command(webhook: bool, **options: str | int | None) -> None:
     check_settings(settings, webhook)
     from bot.logs import configure_logging
 
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(
+        settings.log_format,
+        settings.log_level,
+        secrets=[settings.token, settings.webhook_secret, settings.pseudonym_key],
+    )
     # At DEBUG, PTB logs whole updates (names, texts): never below INFO for those loggers.
     for name in ("telegram", "telegram.ext"):
         logger = logging.getLogger(name)
