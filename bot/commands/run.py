@@ -130,6 +130,9 @@ def command(webhook: bool, **options: str | int | None) -> None:
     try:
         if webhook:
             assert settings.webhook_url is not None
+            from bot.webhook import limit_webhook_bodies
+
+            limit_webhook_bodies()  # 413 for bodies no Telegram update comes near
             application.run_webhook(
                 listen=settings.webhook_listen,
                 port=settings.webhook_port,
