@@ -50,6 +50,8 @@ if str(ROOT) not in sys.path:
 from sandbox.emulator import BotAPIEmulator, SimUser, StoredMessage  # noqa: E402
 
 SECRET = "instances-test-secret_0123456789"
+# The pseudonym key of every BotProcess (`buurtstem run` refuses short or public keys).
+PSEUDONYM_KEY = "instances-test-key-not-for-production-use"
 HOOK_PATH = "/telegram/hook"
 QUESTION = "v1|q|"
 
@@ -174,7 +176,7 @@ class BotProcess:
                 "BUURTSTEM_TOKEN": self.token,
                 "BUURTSTEM_API_BASE_URL": self.api_base_url,
                 "BUURTSTEM_DATABASE_URL": self.database_url,
-                "BUURTSTEM_PSEUDONYM_KEY": "instances-test-key",
+                "BUURTSTEM_PSEUDONYM_KEY": PSEUDONYM_KEY,
                 "BUURTSTEM_METRICS_PORT": str(self.metrics_port),
                 "BUURTSTEM_LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",

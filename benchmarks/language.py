@@ -1,6 +1,7 @@
 """Benchmark: plain langdetect against buurtstem's detector on tests/data/language_eval.tsv.
 
 Run: .venv/bin/python benchmarks/language.py [--split all|dev|test] [--errors]
+     .venv/bin/python benchmarks/language.py --long    # huge and odd messages: time per message
 """
 
 from __future__ import annotations
@@ -161,12 +162,42 @@ def combined(detector: LanguageDetector, rows: list[Row]) -> None:
     print("sources: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
 
 
+# Shapes of long messages: ordinary words, one endless word, and those that made the old e-mail
+# pattern backtrack. Each is repeated to LONG_LENGTH characters.
+LONG_SHAPES = {
+    "dutch words": "de buurt is vies en onveilig ",
+    "one word": "a",
+    "a@ repeated": "a@",
+    "a@a. repeated": "a@a.",
+    "arabic script": "ب",
+    "www. repeated": "www.",
+}
+LONG_LENGTH = 400_000
+
+
+def long_messages(detector: LanguageDetector) -> None:
+    """Time one detection per shape of a 400,000-character message (best of 3)."""
+    print(f"\n## long messages ({LONG_LENGTH:,} characters; detection reads the first 4,096)")
+    for name, unit in LONG_SHAPES.items():
+        text = unit * (LONG_LENGTH // len(unit))
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            detector.detect(text)
+            best = min(best, time.perf_counter() - start)
+        print(f"{name:<16} {1000 * best:8.1f} ms")
+
+
 def main() -> None:
     """Run the three measurements and print them."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", choices=("all", "dev", "test"), default="all")
     parser.add_argument("--errors", action="store_true", help="list every wrong answer")
+    parser.add_argument("--long", action="store_true", help="time huge and odd messages only")
     args = parser.parse_args()
+    if args.long:
+        long_messages(LanguageDetector(OFFERED))
+        return
     rows = load(args.split)
     counts = {lang: sum(r.language == lang for r in rows) for lang in (*OFFERED, *NO_LANGUAGE)}
     print(f"evaluation set: {EVAL_FILE.name}, split {args.split}, {len(rows)} rows {counts}")

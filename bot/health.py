@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -20,16 +22,28 @@ from sqlalchemy import text
 
 from bot.metrics import CONTENT_TYPE, Metrics
 from storage.db import Database
+from storage.meta import probe_write
 
 Check = Callable[[], Awaitable[object]]
 
 
 def database_check(db: Database) -> Check:
-    """A check that runs `SELECT 1` (in a worker thread, the driver blocks)."""
+    """A check that the database can be written (in a worker thread, the driver blocks).
+
+    Every update is a write, so `SELECT 1` is not enough: a read-only SQLite file, a
+    PostgreSQL hot standby or a transaction set read only answer it and refuse every update.
+    The probe inserts a row into `meta` and rolls it back, so it leaves nothing behind.
+    """
+    tag = uuid.uuid4().hex[:12]  # per check: probes of several instances never wait on each other
 
     def ping() -> bool:
-        with db.engine.connect() as conn:
-            return conn.execute(text("SELECT 1")).scalar() == 1
+        with db.sessionmaker() as session:
+            try:
+                ok = session.execute(text("SELECT 1")).scalar() == 1
+                probe_write(session, datetime.now(UTC), tag)
+            finally:
+                session.rollback()
+        return ok
 
     async def check() -> bool:
         return await asyncio.to_thread(ping)

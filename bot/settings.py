@@ -8,7 +8,15 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# Public (it is in the source): good for the sandbox and tests only; `buurtstem run` refuses it.
 DEFAULT_PSEUDONYM_KEY = "buurtstem-development-key-change-me"
+# Telegram ids are small numbers: a short or guessable key lets anyone holding the pseudonyms
+# try keys until known ids come out. secrets.token_urlsafe(48) gives 64 characters.
+MIN_KEY_LENGTH = 32
+NEW_KEY_COMMAND = (
+    "python3 -c \"import secrets; print('BUURTSTEM_PSEUDONYM_KEY=' + secrets.token_urlsafe(48))\""
+    " >> .env"
+)
 
 
 class Settings(BaseSettings):
@@ -33,7 +41,10 @@ class Settings(BaseSettings):
     pseudonym_key: str = Field(
         default=DEFAULT_PSEUDONYM_KEY,
         description="Secret key for the keyed pseudonyms (HMAC) that replace Telegram ids. "
-        "Set a long random value in production and never change it afterwards.",
+        "The default is public and only for the sandbox and tests: `buurtstem run` needs a "
+        f"random value of at least {MIN_KEY_LENGTH} characters, and refuses to start when the "
+        "database was started with another key. Never change it; back it up apart from the "
+        "data.",
     )
     token: str | None = Field(
         default=None,
@@ -163,6 +174,18 @@ class Settings(BaseSettings):
                 return value
             return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
         return value
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` must not pseudonymise real residents (public or too short), or None."""
+    if key.strip() == DEFAULT_PSEUDONYM_KEY:
+        return "the default BUURTSTEM_PSEUDONYM_KEY is public (it is in the source code)"
+    if len(key.strip()) < MIN_KEY_LENGTH:
+        return (
+            f"BUURTSTEM_PSEUDONYM_KEY is too short ({len(key.strip())} characters; "
+            f"at least {MIN_KEY_LENGTH})"
+        )
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 VERSION = "v1"
 MAX_BYTES = 64
+# Bounds for data that comes back: Telegram sends what the bot put on a button, but anyone can
+# send an update to a webhook or tap an old button, so nothing is parsed before it fits these.
+MAX_ARGS = 4  # the most any button of ours carries ("c": deep link, language, source)
+MAX_INT = 2**31 - 1  # ids are 32-bit integer columns; larger numbers name nothing of ours
 
 # Special "options" on question buttons; survey option ids are [a-z0-9_-], so `~` never clashes.
 BACK = "~b"
@@ -42,10 +46,19 @@ def encode(kind: str, *args: object) -> str:
 
 
 def decode(data: str | None) -> Callback | None:
-    """Parse callback data of this version; None for another version or garbage."""
-    if not data:
+    """Parse callback data of this version; None for another version, garbage or data out of
+    bounds (over 64 bytes, too many parts, a number beyond any id, digits int() refuses).
+
+    A number that passes can be given to int() and to the database without error, so a forged
+    huge round id is an "old button" notice, not an OverflowError.
+    """
+    if not data or len(data) > MAX_BYTES or len(data.encode()) > MAX_BYTES:
         return None
-    parts = data.split("|")
-    if len(parts) < 2 or parts[0] != VERSION or not parts[1]:
+    parts = data.split("|", MAX_ARGS + 2)
+    if len(parts) < 2 or len(parts) > MAX_ARGS + 2 or parts[0] != VERSION or not parts[1]:
         return None
-    return Callback(parts[1], tuple(parts[2:]))
+    args = tuple(parts[2:])
+    for arg in args:
+        if arg.isdigit() and not (arg.isascii() and int(arg) <= MAX_INT):
+            return None
+    return Callback(parts[1], args)

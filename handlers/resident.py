@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 from telegram import InlineKeyboardButton, Message, Update
+from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from handlers import callbacks as cb
@@ -450,6 +451,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     query = update.callback_query
     assert query is not None
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE:
+        # Resident buttons live in private chats: a tap anywhere else (a forged one, an inline
+        # message) must not consent, answer or erase for anyone.
+        lang = telegram_language(svc, update) or "nl"
+        await answer_query(update, svc.text(lang, "notice.private_only"), alert=True)
+        return
     data = cb.decode(query.data)
     if data is None:
         lang = await _language_of(update, context)

@@ -155,7 +155,14 @@ _TURKISH_NAME_SUFFIX = _wordset(
 _POLISH_NAME_SUFFIX = ("ie", "u", "em", "a", "cie")
 _STRONG_LETTERS = {"tr": "ğış", "pl": "ąęłńśźżć"}
 _WEAK_LETTERS = {"tr": "çöü", "pl": "ó", "nl": "ëï"}
-_URL = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|@\w+|#\w+")
+# Links, handles and hashtags, then whole words with an @ (e-mail addresses): no evidence of a
+# language. Both match in linear time: the second may start only at the start of a word (the old
+# `\S+@\S+\.\w+` backtracked over every start position: cubic on "a@a@a@...").
+_URL = re.compile(r"(?:https?://|www\.)\S+|@\w+|#\w+")
+_ADDRESS = re.compile(r"(?<!\S)[^\s@]*@\S*")
+# Telegram's limit for one message; anything longer is not a resident's message, and cutting it
+# keeps the work bounded whatever arrives.
+MAX_TEXT = 4096
 _POSTCODE = re.compile(r"\b\d{4}\s?[A-Za-z]{2}\b")
 _TOKEN = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 _ALPHA = 0.5 / 10000  # langdetect's smoothing for an n-gram a profile lacks
@@ -309,7 +316,7 @@ class LanguageDetector:
     def _tokens(self, text: str) -> tuple[list[str], dict[str, float]]:
         """Words that count as evidence, and evidence found while removing place names."""
         text = unicodedata.normalize("NFC", text)
-        text = _POSTCODE.sub(" ", _URL.sub(" ", text))
+        text = _POSTCODE.sub(" ", _URL.sub(" ", _ADDRESS.sub(" ", text)))
         raw = _TOKEN.findall(text)
         bonus: dict[str, float] = {}
         words: list[str] = []
@@ -348,8 +355,11 @@ class LanguageDetector:
         return False
 
     def detect(self, text: str) -> Detection:
-        """The language of `text`, or None when the evidence is too thin or points nowhere."""
-        words, bonus = self._tokens(text)
+        """The language of `text`, or None when the evidence is too thin or points nowhere.
+
+        Only the first MAX_TEXT characters are read.
+        """
+        words, bonus = self._tokens(text[:MAX_TEXT])
         letters = [ch for word in words for ch in word if ch.isalpha()]
         if not letters:
             return Detection(None, 0.0, "no words")

@@ -338,6 +338,16 @@ class ResponseTally(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class Meta(Base):
+    """Facts about the data itself, e.g. the fingerprint of the pseudonym key it was made with."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
 # Tallies follow every ORM write of answers and responses (a before_flush hook); registered here
 # so that whoever uses the models gets them.
 from storage import tallies as _tallies  # noqa: E402, F401

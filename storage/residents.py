@@ -47,9 +47,19 @@ def purge_processed_updates(session: Session, before: datetime) -> int:
 
 
 def find_resident(session: Session, pseudonym: str, *, lock: bool = False) -> Resident | None:
-    """The resident with this pseudonym; `lock` takes a row lock (PostgreSQL) for updating."""
+    """The resident with this pseudonym; `lock` takes a row lock (PostgreSQL) for updating.
+
+    Called for an update from the resident (a message or a tap), so the resident is reachable
+    again: someone who blocked the bot can only write to it after unblocking, and the 403 that
+    marked them unreachable is history. Cleared in the caller's transaction, the one that
+    handles the update; no write at all in the usual case.
+    """
     stmt = _FIND_LOCKED if lock else _FIND
-    return session.scalars(stmt, {"pseudonym": pseudonym}).first()
+    resident = session.scalars(stmt, {"pseudonym": pseudonym}).first()
+    if resident is not None and resident.unreachable_at is not None:
+        resident.unreachable_at = None
+        resident.unreachable_reason = None
+    return resident
 
 
 # Built once: every update looks its resident up, and building a select costs more than running it.

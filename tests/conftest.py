@@ -17,7 +17,7 @@ from storage.migrate import upgrade
 
 POSTGRES_URL = os.environ.get("BUURTSTEM_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("BUURTSTEM_REQUIRE_POSTGRES") == "1"
-TEST_KEY = "test-pseudonym-key"
+TEST_KEY = "test-pseudonym-key-not-for-production"
 
 
 def _postgres_or_skip() -> str:

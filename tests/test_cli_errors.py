@@ -63,6 +63,7 @@ def test_a_refused_token_is_one_line_without_the_token(tmp_path: Path, emulator_
         ["run"],
         tmp_path,
         BUURTSTEM_TOKEN=token,
+        BUURTSTEM_PSEUDONYM_KEY=KEY,
         BUURTSTEM_API_BASE_URL=emulator_url,
         BUURTSTEM_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
     )
@@ -76,3 +77,63 @@ def test_a_refused_token_is_one_line_without_the_token(tmp_path: Path, emulator_
     assert "Traceback" not in result.stderr
     assert token not in result.stdout + result.stderr
     assert "AAHdqTcv" not in result.stdout + result.stderr
+
+
+KEY = "cli-errors-key-0f3c9a7e5b1d2468ace013579bdf"  # long enough for the real bot
+OTHER_KEY = "cli-errors-key-another-one-77a1c4e9f0b2d35"
+
+
+def test_real_bot_without_a_key_refuses_in_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    for command in (["run"], ["start"]):  # ./start with a token runs `buurtstem start`
+        result = run(
+            command,
+            tmp_path,
+            BUURTSTEM_TOKEN="7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ",
+            BUURTSTEM_DATABASE_URL=f"sqlite:///{db}",
+        )
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert "BUURTSTEM_PSEUDONYM_KEY" in lines[0] and "secrets.token_urlsafe" in lines[0]
+        assert "Traceback" not in result.stderr
+    assert not db.exists()  # refused before anything was stored
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [("buurtstem-development-key-change-me", "public"), ("geheim-wachtwoord", "too short")],
+)
+def test_real_bot_refuses_the_development_key_and_short_keys(
+    tmp_path: Path, key: str, says: str
+) -> None:
+    result = run(
+        ["run"],
+        tmp_path,
+        BUURTSTEM_TOKEN="7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ",
+        BUURTSTEM_PSEUDONYM_KEY=key,
+        BUURTSTEM_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert says in result.stderr and key not in result.stderr
+
+
+def test_a_database_refuses_another_key(tmp_path: Path, emulator_url: str) -> None:
+    # The emulator refuses this token, so each start that passes the key check ends there (1).
+    env = {
+        "BUURTSTEM_TOKEN": "7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ",
+        "BUURTSTEM_API_BASE_URL": emulator_url,
+        "BUURTSTEM_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+    }
+    first = run(["run"], tmp_path, BUURTSTEM_PSEUDONYM_KEY=KEY, **env)
+    assert first.returncode == 1 and "Telegram refused the bot token" in first.stderr
+    other = run(["run"], tmp_path, BUURTSTEM_PSEUDONYM_KEY=OTHER_KEY, **env)
+    assert other.returncode == 2, other.stderr
+    # One line, the last one (after the migration's log lines), and no traceback.
+    lines = other.stderr.strip().splitlines()
+    assert [line for line in lines if "BUURTSTEM_PSEUDONYM_KEY" in line] == lines[-1:]
+    assert "not the key" in lines[-1] and "Traceback" not in other.stderr
+    assert KEY not in other.stderr and OTHER_KEY not in other.stderr
+    again = run(["run"], tmp_path, BUURTSTEM_PSEUDONYM_KEY=KEY, **env)
+    assert again.returncode == 1 and "Telegram refused the bot token" in again.stderr

@@ -300,3 +300,28 @@ def test_a_new_language_needs_only_a_word_list() -> None:
     assert detector.detect("de straat is vies").language == "nl"
     with pytest.raises(KeyError):
         LanguageDetector(["nl", "pap"], word_lists={"pap": {"sterk": "danki"}})
+
+
+def test_text_beyond_telegrams_4096_characters_is_not_read(detector: LanguageDetector) -> None:
+    # A Telegram message holds at most 4,096 characters; more is not a resident's message.
+    from locales.detection import MAX_TEXT
+
+    assert MAX_TEXT == 4096
+    dutch = "de buurt is vies en onveilig, er is veel overlast van jongeren. " * 70
+    assert len(dutch) > MAX_TEXT
+    long_text = dutch + "mahallede çok gürültü var ve sokaklar karanlık " * 5000
+    assert detector.detect(long_text).language == "nl"
+    assert detector.detect(long_text) == detector.detect(long_text[:MAX_TEXT])
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["a", "a@", "a@a.", "ab ", "www.", "@a", "#a", "1234 ", "ب", "x'", "Overvecht'te ", "3afak "],
+)
+def test_huge_and_odd_input_gets_the_answer_of_its_first_4096_characters(
+    detector: LanguageDetector, unit: str
+) -> None:
+    # 400,000 characters of shapes that made the old URL and e-mail patterns backtrack
+    # (quadratic or worse: 145 s for one message). Speed: benchmarks/language.py --long.
+    huge = unit * (400_000 // len(unit))
+    assert detector.detect(huge) == detector.detect(huge[:4096])

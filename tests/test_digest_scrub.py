@@ -54,6 +54,31 @@ EXAMPLES = [
     ("benim adım Ayşe Yılmaz, sokak karanlık", "benim adım [naam], sokak karanlık"),
     ("nazywam się Anna Kowalska i boję się", "nazywam się [naam] i boję się"),
     ("اسمي أحمد وأنا خائف", "اسمي [naam] وأنا خائف"),
+    # BSN: nine digits passing the eleven-test, with or without separators
+    ("mijn BSN is 123456782", "mijn BSN is [bsn]"),
+    ("bsn: 1234.56.782 graag", "bsn: [bsn] graag"),
+    ("BSN 123 456 782", "BSN [bsn]"),
+    ("burgerservicenummer 111-222-333", "burgerservicenummer [bsn]"),
+    ("ordernummer 123456789", "ordernummer 123456789"),  # fails the eleven-test
+    # Names after an introduction, in any case, with tussenvoegsels
+    ("mijn naam is jan de vries", "mijn naam is [naam]"),
+    ("MIJN NAAM IS JAN DE VRIES", "MIJN NAAM IS [naam]"),
+    ("ik heet jan van der berg en woon hier", "ik heet [naam] en woon hier"),
+    ("Ik heet Ahmed el Amrani.", "Ik heet [naam]."),
+    ("my name is john smith", "my name is [naam]"),
+    ("My Name Is Mary-Jane O'Neil and I live here", "My Name Is [naam] and I live here"),
+    ("ik ben Jan de vries", "ik ben [naam]"),
+    # More phone shapes
+    ("bel (06) 12345678", "bel [telefoon]"),
+    ("(010) 123 45 67 overdag", "[telefoon] overdag"),
+    ("app +31612345678", "app [telefoon]"),
+    # Telegram and profile links
+    ("zie t.me/jantje", "zie [link]"),
+    ("https://t.me/+AbCdEf123 groep", "[link] groep"),
+    ("telegram.me/joinchat/AbC", "[link]"),
+    ("tg://user?id=48151 is hem", "[link] is hem"),
+    ("tg://resolve?domain=jantje", "[link]"),
+    ("instagram.com/jantje_85", "[link]"),
     # Must stay: years, grades, counts, times, feelings
     ("sinds 2024 is het slechter", "sinds 2024 is het slechter"),
     ("ik geef een 7", "ik geef een 7"),
@@ -63,6 +88,10 @@ EXAMPLES = [
     ("Ik ben 45 jaar en ik ben Nederlander", "Ik ben 45 jaar en ik ben Nederlander"),
     ("datum 12-05-2024 om 22.30 uur", "datum 12-05-2024 om 22.30 uur"),
     ("het kost 1.250.000 euro", "het kost 1.250.000 euro"),
+    ("mijn naam is niet belangrijk, de buurt wel", "mijn naam is [naam], de buurt wel"),
+    ("gemeente.nl en t.me zijn sites", "gemeente.nl en t.me zijn sites"),
+    ("om 22.30 uur, 3 keer per week", "om 22.30 uur, 3 keer per week"),
+    ("ik geef 7/10 en soms 6/10", "ik geef 7/10 en soms 6/10"),
 ]
 
 

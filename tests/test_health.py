@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from bot.clock import FakeClock
 from bot.health import CachedCheck, HealthServer, bot_api_check, database_check
 from bot.metrics import Metrics, OutboxStats, outbox_stats_from
 from storage.db import Database
-from storage.models import OutboxMessage
+from storage.migrate import upgrade
+from storage.models import Meta, OutboxMessage
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -193,3 +196,49 @@ def test_outbox_gauges_survive_a_database_error() -> None:
     values = samples(Metrics(outbox=down).render().decode())
     assert values[("buurtstem_outbox_stats_up", ())] == 0
     assert ("buurtstem_outbox_depth", ()) not in values
+
+
+async def _database_report(db: Database) -> dict[str, object]:
+    server = HealthServer(checks={"database": database_check(db)})
+    healthy, body = await server.report()
+    checks = body["checks"]
+    assert isinstance(checks, dict)
+    return {"healthy": healthy, **checks["database"]}
+
+
+async def test_database_check_fails_when_the_database_cannot_be_written(tmp_path: Path) -> None:
+    # Every update is a write: a database that only reads is not healthy.
+    path = tmp_path / "buurtstem.db"
+    upgrade(f"sqlite:///{path}")
+    writable = Database(f"sqlite:///{path}")
+    read_only = Database(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        assert await _database_report(writable) == {"healthy": True, "ok": True}
+        assert await _database_report(read_only) == {
+            "healthy": False,
+            "ok": False,
+            "error": "OperationalError",
+        }
+        with writable.session() as session:  # the probe leaves nothing behind
+            assert session.scalars(select(Meta)).all() == []
+    finally:
+        writable.dispose()
+        read_only.dispose()
+
+
+@pytest.mark.postgres
+async def test_database_check_fails_on_a_read_only_postgresql(postgres_url: str) -> None:
+    # As on a hot standby, or a database set default_transaction_read_only.
+    upgrade(postgres_url)
+    read_only = Database(
+        postgres_url, connect_args={"options": "-c default_transaction_read_only=on"}
+    )
+    writable = Database(postgres_url)
+    try:
+        assert await _database_report(writable) == {"healthy": True, "ok": True}
+        report = await _database_report(read_only)
+        assert report["healthy"] is False and report["ok"] is False
+        assert report["error"] == "InternalError"  # psycopg's ReadOnlySqlTransaction class
+    finally:
+        writable.dispose()
+        read_only.dispose()

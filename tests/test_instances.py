@@ -19,7 +19,7 @@ from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application
 
-from benchmarks.instances import Cluster, SurveyResident
+from benchmarks.instances import PSEUDONYM_KEY, Cluster, SurveyResident
 from bot.app import build_application, build_services
 from bot.settings import Settings
 from sandbox.emulator import BotAPIEmulator, StoredMessage
@@ -33,7 +33,7 @@ from tests.conftest import TEST_KEY
 
 pytestmark = pytest.mark.postgres
 T = TypeVar("T")
-BENCH_KEY = "instances-test-key"  # the pseudonym key of BotProcess instances
+BENCH_KEY = PSEUDONYM_KEY  # the pseudonym key of BotProcess instances
 
 
 # ---- two Applications in two threads, each with its own event loop ------------------------

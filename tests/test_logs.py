@@ -102,3 +102,136 @@ def test_httpx_request_logging_is_silenced(restore_logging: None) -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError):
         configure_logging("yaml", "INFO")  # type: ignore[arg-type]
+
+
+# ---- the library's own lines, with debug logging on ---------------------------------------------
+
+USER_ID = 48151  # Telegram ids can be short: the digit-run rule alone would keep this one
+PRIVATE = ("48151", "Jantje", "Verbeek", "jantje_v", "mijn naam is", "Dorpsstraat")
+
+
+def malformed_update(update_id: int) -> dict[str, object]:
+    """A whole update that python-telegram-bot cannot parse (an entity without offset)."""
+    person = {"id": USER_ID, "first_name": "Jantje", "last_name": "Verbeek", "is_bot": False}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": 9,
+            "date": 1_790_000_000,
+            "chat": {**person, "type": "private", "username": "jantje_v"},
+            "from": {**person, "username": "jantje_v"},
+            "text": "mijn naam is Jantje Verbeek, Dorpsstraat",
+            "entities": [{"type": "bold"}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("logger", "message", "args"),
+    [
+        ("telegram.ext.Application", "Processing update %s", "UPDATE"),
+        (
+            "telegram.Bot",
+            "Calling Bot API endpoint `%s` with parameters `%s`",
+            ("sendMessage", {"chat_id": USER_ID, "text": "mijn naam is Jantje Verbeek"}),
+        ),
+        (
+            "telegram.ext.Updater",
+            "Webhook received data: %s",
+            ('{"message": {"from": {"first_name": "Jantje", "username": "jantje_v"}}}',),
+        ),
+        ("telegram.Bot", "Error while parsing updates! Received data was %r", "RAW"),
+        ("some.library", "user %s said %r", ("Jantje Verbeek", {"text": "Dorpsstraat"})),
+        ("telegram.ext", "%s Failed run number %s", ("Network Retry Loop (Polling Updates)", 2)),
+    ],
+)
+def test_library_lines_lose_names_ids_and_texts(
+    restore_logging: None, logger: str, message: str, args: object
+) -> None:
+    from telegram import Update
+
+    stream = io.StringIO()
+    configure_logging("text", "DEBUG", stream=stream)
+    logging.getLogger(logger).setLevel(logging.DEBUG)
+    raw = malformed_update(1)
+    if args == "RAW":
+        args = ([raw],)
+    elif args == "UPDATE":
+        good = dict(raw)
+        good["message"] = {**raw["message"], "entities": []}  # type: ignore[dict-item]
+        args = (Update.de_json(good, None),)
+    assert isinstance(args, tuple)
+    logging.getLogger(logger).critical(message, *args)
+    output = stream.getvalue()
+    assert message.split("%")[0].strip() in output  # the line is kept, without the data
+    if logger == "telegram.ext":
+        assert "Network Retry Loop (Polling Updates) Failed run number 2" in output
+    for value in PRIVATE:
+        assert value not in output, f"{value!r} in {output!r}"
+
+
+def test_repr_and_json_fields_are_redacted_in_any_line() -> None:
+    text = (
+        "User(first_name='Jantje', id=48151, username='jantje_v') "
+        '{"chat_id": 48151, "text": "mijn naam is Jantje", "caption": "x"}'
+    )
+    redacted = redact(text)
+    for value in ("Jantje", "48151", "jantje_v", "mijn naam"):
+        assert value not in redacted
+    assert "first_name=" in redacted and '"text": ' in redacted
+
+
+def test_configured_secrets_never_appear(restore_logging: None) -> None:
+    stream = io.StringIO()
+    secrets = ["123456789:EMULATOR-short-token", "webhook-secret-value_1", "k" * 40]
+    configure_logging("json", "DEBUG", stream=stream, secrets=secrets)
+    log = logging.getLogger("telegram.Bot")
+    log.debug("Set Bot API URL: %s", "http://127.0.0.1:1/bot123456789:EMULATOR-short-token")
+    log.debug("Request had the wrong secret token: %s", "webhook-secret-value_1")
+    logging.getLogger("bot.x").warning("key %s", "k" * 40, extra={"k": "k" * 40})
+    output = stream.getvalue()
+    assert len(output.splitlines()) == 3
+    for secret in secrets:
+        assert secret not in output
+
+
+async def test_debug_run_through_the_emulator_logs_no_personal_data(
+    restore_logging: None,
+    make_services: object,
+    make_app: object,
+    emulator: object,
+    sqlite_url: str,
+) -> None:
+    from typing import Any
+
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    from sandbox.harness import BotHarness
+    from sandbox.transport import emulator_request
+    from tests.test_resident_flow import onboard
+
+    emu: Any = emulator
+    stream = io.StringIO()
+    configure_logging("text", "DEBUG", stream=stream, secrets=[emu.token])
+    # The worst case: every library logs at DEBUG (buurtstem run keeps telegram at INFO).
+    for name in ("telegram", "httpx", "httpcore", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    services: Any = make_services(sqlite_url)  # type: ignore[operator]
+    app: Any = make_app(services)  # type: ignore[operator]
+    async with BotHarness(emu, app, mode="polling") as h:
+        jan = h.user("Jantje", last_name="Verbeek", username="jantje_v", user_id=USER_ID)
+        await onboard(h, jan)
+        await jan.send("mijn naam is Jantje Verbeek, Dorpsstraat 4")
+        await jan.send("/help")
+    # An update the library cannot parse: its CRITICAL line quotes the whole update.
+    emu.push_raw_update(malformed_update(emu.last_update_id + 1))
+    request = emulator_request(emu)
+    async with Bot(emu.token, request=request, get_updates_request=request) as bot:
+        with pytest.raises((TelegramError, TypeError)):
+            await bot.get_updates(timeout=0)
+    output = stream.getvalue()
+    assert "Processing update" in output and "Received data was" in output
+    assert "Calling Bot API endpoint `sendMessage`" in output
+    for value in (*PRIVATE, emu.token, emu.token.split(":")[1]):
+        assert value not in output, f"{value!r} is in the log"

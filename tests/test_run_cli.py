@@ -10,6 +10,7 @@ from bot.commands.run import webhook_path
 
 BASE_ENV = {
     "BUURTSTEM_TOKEN": "123456:TEST-TOKEN",
+    "BUURTSTEM_PSEUDONYM_KEY": "run-cli-test-key-long-enough-for-run",
     "BUURTSTEM_WEBHOOK_URL": "",
     "BUURTSTEM_WEBHOOK_SECRET": "",
 }

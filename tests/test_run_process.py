@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from benchmarks.instances import HOOK_PATH, SECRET, BotProcess, SurveyResident
+from benchmarks.instances import HOOK_PATH, PSEUDONYM_KEY, SECRET, BotProcess, SurveyResident
 from sandbox.emulator import BotAPIEmulator
 from sandbox.server import EmulatorServer
 from storage.db import Database
@@ -22,7 +23,7 @@ from storage.models import Answer, Resident, Response
 from storage.pseudonyms import pseudonym
 
 pytestmark = pytest.mark.slow
-KEY = "instances-test-key"  # the pseudonym key BotProcess gives its bots
+KEY = PSEUDONYM_KEY  # the pseudonym key BotProcess gives its bots
 
 
 @pytest.fixture
@@ -133,6 +134,42 @@ async def test_webhook_refuses_a_wrong_or_missing_secret(
         assert await bot.wait_exit() == 0
     refused = [d for d in emulator.webhook_deliveries if d["status"] != 200]
     assert refused == []  # the emulator itself always sent the right secret
+
+
+async def test_webhook_refuses_bodies_over_the_limit(
+    server: EmulatorServer, emulator: BotAPIEmulator, migrated_url: str, tmp_path: Path
+) -> None:
+    from bot.webhook import MAX_BODY_BYTES
+
+    bot = await start_bot(server, emulator, migrated_url, tmp_path, webhook=True)
+    user = emulator.add_user("Sem")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+    try:
+        real = emulator.user_sends(user, "/start")
+        assert real is not None
+        assert await emulator.wait_until(lambda: len(emulator.sent_to(user.id)) >= 2, 15)
+        url = bot.backend + HOOK_PATH
+        async with httpx.AsyncClient(timeout=30) as client:
+            for size in (20 * 1024 * 1024, MAX_BODY_BYTES + 1):
+                padded = {**real, "update_id": real["update_id"] + size, "pad": "x" * size}
+                answer = await client.post(url, content=json.dumps(padded), headers=headers)
+                assert answer.status_code == 413, size
+
+            async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as read
+                for _ in range(3):
+                    yield b" " * MAX_BODY_BYTES
+
+            chunked = await client.post(url, content=chunks(), headers=headers)
+            assert chunked.status_code in (400, 413)
+            # The instance still takes ordinary updates.
+            again = {**real, "update_id": real["update_id"] + 1}
+            answer = await client.post(url, content=json.dumps(again), headers=headers)
+            assert answer.status_code == 200
+        assert await emulator.wait_until(lambda: len(emulator.sent_to(user.id)) >= 4, 15)
+    finally:
+        bot.signal(signal.SIGTERM)
+        assert await bot.wait_exit() == 0
+    assert "Traceback" not in bot.log()
 
 
 @pytest.mark.parametrize("webhook", [True, False], ids=["webhook", "polling"])

@@ -11,7 +11,8 @@ import click
 from telegram.error import InvalidToken, NetworkError
 
 from bot.options import setting_option, settings_from
-from bot.settings import Settings
+from bot.settings import NEW_KEY_COMMAND, Settings, key_problem
+from storage.db import Database
 
 # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -27,9 +28,24 @@ def _fail(message: str) -> None:
 
 
 def check_settings(settings: Settings, webhook: bool) -> None:
-    """Refuse (exit 2, one line) what cannot run: no token; webhook mode without URL or secret."""
+    """Refuse (exit 2, one line) what cannot run: no token; no own pseudonym key; webhook mode
+    without URL or secret."""
     if not settings.token:
         _fail(_NO_TOKEN)
+    problem = key_problem(settings.pseudonym_key)
+    if problem is not None:
+        # Refused rather than generated: the key must live apart from the data (a database dump
+        # plus the key links answers to Telegram accounts) and be the same on every instance.
+        what = (
+            problem
+            if "pseudonym_key" in settings.model_fields_set
+            else "No BUURTSTEM_PSEUDONYM_KEY"
+        )
+        _fail(
+            f"{what}: the real bot needs a secret key of its own to pseudonymise Telegram ids. "
+            f"Create one once with: {NEW_KEY_COMMAND} , keep a copy apart from the data, and "
+            "never change it (docs/deploy.md)."
+        )
     if not webhook:
         if settings.webhook_url:
             # Polling deletes the webhook at Telegram: the other instances would get nothing.
@@ -78,7 +94,11 @@ def command(webhook: bool, **options: str | int | None) -> None:
     check_settings(settings, webhook)
     from bot.logs import configure_logging
 
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(
+        settings.log_format,
+        settings.log_level,
+        secrets=[settings.token, settings.webhook_secret, settings.pseudonym_key],
+    )
     # At DEBUG, PTB logs whole updates (names, texts): never below INFO for those loggers.
     for name in ("telegram", "telegram.ext"):
         logger = logging.getLogger(name)
@@ -92,7 +112,6 @@ def command(webhook: bool, **options: str | int | None) -> None:
     from bot.app import build_application, build_services
     from bot.database import choose_database
     from bot.runtime import ALLOWED_UPDATES, Runtime, startup_lock
-    from storage.db import Database
     from storage.migrate import upgrade
 
     # The same rule and first line as every other command that reads data.
@@ -104,12 +123,16 @@ def command(webhook: bool, **options: str | int | None) -> None:
     # Instances starting together would race to migrate and to create the standing round.
     with startup_lock(settings.database_url):
         upgrade(settings.database_url)
+        check_key(db, settings.pseudonym_key)
         services = build_services(settings, db)
     application = build_application(services)
     Runtime(application, services).install()
     try:
         if webhook:
             assert settings.webhook_url is not None
+            from bot.webhook import limit_webhook_bodies
+
+            limit_webhook_bodies()  # 413 for bodies no Telegram update comes near
             application.run_webhook(
                 listen=settings.webhook_listen,
                 port=settings.webhook_port,
@@ -133,6 +156,33 @@ def command(webhook: bool, **options: str | int | None) -> None:
     finally:
         db.dispose()
     logging.getLogger(__name__).info("stopped")
+
+
+def check_key(db: Database, key: str) -> None:
+    """Refuse (exit 2) a key other than the one the data was made with; store it on first use."""
+    from bot.clock import SystemClock
+    from storage.meta import check_key_fingerprint
+    from storage.pseudonyms import key_fingerprint
+
+    log = logging.getLogger(__name__)
+    with db.session() as session:
+        check = check_key_fingerprint(session, key_fingerprint(key), SystemClock().now())
+    short = key_fingerprint(key)[:12]
+    if check.outcome == "different":
+        db.dispose()
+        _fail(
+            f"BUURTSTEM_PSEUDONYM_KEY is not the key this database was started with (key "
+            f"fingerprint {short}, the data's {(check.stored or '')[:12]}): with another key every "
+            "resident would become a stranger. Set the original key (docs/deploy.md)."
+        )
+    elif check.outcome == "stored":
+        log.info("pseudonym key fingerprint %s stored with the data (first start)", short)
+    elif check.outcome == "adopted":
+        log.warning(
+            "this database has residents but no key fingerprint (made before fingerprints were "
+            "kept): stored %s now; make sure BUURTSTEM_PSEUDONYM_KEY is the key they were made with",
+            short,
+        )
 
 
 def _quiet_startup_errors(record: logging.LogRecord) -> bool:
