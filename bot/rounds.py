@@ -23,7 +23,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from handlers import callbacks as cb
+from journey import wire as cb
 from locales.catalogue import Catalogue, default_catalogue
 from storage import outbox as outbox_store
 from storage import rounds as store

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from handlers import callbacks as cb
 from handlers.services import Services
+from journey import wire as cb
 from storage import responses as response_store
 from storage.models import Resident, Response, Round
 from storage.rounds import round_for_area

@@ -17,7 +17,6 @@ from telegram import InlineKeyboardButton, Message, Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
-from handlers import callbacks as cb
 from handlers.flow import (
     Edit,
     Plan,
@@ -39,6 +38,7 @@ from handlers.flow import (
 )
 from handlers.replies import answer_query, perform, reply
 from handlers.services import Services, services
+from journey import wire as cb
 from locales.detection import Detection, decide_language, should_offer_switch
 from storage import residents as resident_store
 from storage import responses as response_store

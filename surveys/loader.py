@@ -18,7 +18,7 @@ from surveys.schema import (
     AGREE5_IDS,
     BOT_CONTROL_ID_BYTES,
     BUILTIN_TYPES,
-    CALLBACK_ID_BUDGET,
+    BUTTON_KEY_BUDGET,
     DEFAULT_TEXT_MAX_LENGTH,
     GRADE_MAX,
     GRADE_MIN,
@@ -636,10 +636,10 @@ class _Reader:
             [BOT_CONTROL_ID_BYTES, len(str(GRADE_MAX))]
             + [len(option.id.encode()) for option in options]
         )
-        if len(qid.encode()) + longest > CALLBACK_ID_BUDGET:
+        if len(qid.encode()) + longest > BUTTON_KEY_BUDGET:
             self.problem(
                 node,
-                f"question id and option id together must fit in {CALLBACK_ID_BUDGET} bytes for "
+                f"question id and option id together must fit in {BUTTON_KEY_BUDGET} bytes for "
                 f"Telegram's 64-byte button data; '{qid}' ({len(qid.encode())}) plus the longest "
                 f"option id ({longest}) is {len(qid.encode()) + longest}: use shorter ids",
                 qid,

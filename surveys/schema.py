@@ -26,9 +26,9 @@ AGREE5_SCORES = dict(zip(AGREE5_IDS, (5, 4, 3, 2, 1), strict=True))
 
 # Ids: short slugs, safe in callback data, file names and CSV headers.
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-# Callback data is `v1|<round id>|<question id>|<option id>` and must stay <= 64 bytes:
-# 3 ("v1|") + 10 (round id) + 2 ("|" twice) leaves 49; keep one byte spare for the bot.
-CALLBACK_ID_BUDGET = 48
+# A question's button data carries its question id and option id (journey/wire.py has the
+# format and checks at import that this budget fits Telegram's 64 bytes with any round id).
+BUTTON_KEY_BUDGET = 47
 # The bot's own buttons (e.g. "_done", "_skip") travel in the option place too.
 BOT_CONTROL_ID_BYTES = 5
 MAX_BUTTON_LABEL = 30

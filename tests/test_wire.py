@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from handlers import callbacks as cb
+from journey import wire as cb
 from sandbox.harness import BotHarness, UserHandle
 from storage.models import Answer, Resident
 from tests.test_resident_flow import onboard
@@ -125,3 +125,28 @@ async def test_a_residents_tap_from_a_group_changes_nothing(
         await h.deliver(forged_tap(ida, "v1|f|y", group))  # "erase everything", from a group
         assert h.errors == []
     assert residents(services) == 1
+
+
+def test_any_valid_survey_fits_the_button_format_with_the_largest_round_id() -> None:
+    from surveys.schema import BUTTON_KEY_BUDGET
+
+    question_id = "q" * (BUTTON_KEY_BUDGET // 2)
+    option = "o" * (BUTTON_KEY_BUDGET - len(question_id))
+    data = cb.encode(cb.QUESTION, cb.MAX_INT, question_id, option)
+    assert len(data.encode()) == cb.MAX_BYTES - (cb.QUESTION_KEY_BUDGET - BUTTON_KEY_BUDGET)
+    assert cb.decode(data) is not None
+
+
+def test_survey_validation_refuses_ids_that_would_overflow_the_button(tmp_path: Any) -> None:
+    from surveys.loader import SurveyError, load_survey
+    from surveys.schema import BUTTON_KEY_BUDGET
+
+    long_id = "v" * (BUTTON_KEY_BUDGET - 1)  # with a 2-digit grade option: one byte too many
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "id: s\nversion: '1'\nlanguages: [nl]\ntitle: {nl: S}\nintro: {nl: I}\nquestions:\n"
+        f"  - id: {long_id}\n    type: grade\n    text: {{nl: 'Cijfer?'}}\n"
+    )
+    with pytest.raises(SurveyError) as raised:
+        load_survey(path)
+    assert any("bytes" in str(problem) for problem in raised.value.problems)

@@ -1,12 +1,20 @@
-"""Compact, versioned callback data: `v1|kind|arg|...`, always within Telegram's 64 bytes.
+"""The button wire format: compact, versioned callback data `v1|kind|arg|...` within 64 bytes.
 
-A button from an older release carries another version prefix (or none) and is refused
-politely instead of being misread.
+Every button the bot makes carries data in this format, and every tap is read back with it: the
+one place that knows the format and Telegram's 64-byte limit. A button from an older release
+carries another version prefix (or none) and is refused politely instead of being misread.
+
+A question's button is `v1|q|<round id>|<question id>|<option id>`. Round ids are 32-bit
+database ids (at most 10 digits), which leaves QUESTION_KEY_BUDGET bytes for the question id
+and option id together; survey validation holds every survey to that (surveys.schema
+BUTTON_KEY_BUDGET, checked below to fit).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from surveys.schema import BUTTON_KEY_BUDGET
 
 VERSION = "v1"
 MAX_BYTES = 64
@@ -19,6 +27,16 @@ MAX_INT = 2**31 - 1  # ids are 32-bit integer columns; larger numbers name nothi
 BACK = "~b"
 SKIP = "~s"
 DONE = "~d"
+
+QUESTION = "q"
+# "v1|q|" + a 10-digit round id + the two "|" around the question id.
+QUESTION_OVERHEAD = len(f"{VERSION}|{QUESTION}|") + len(str(MAX_INT)) + 2
+QUESTION_KEY_BUDGET = MAX_BYTES - QUESTION_OVERHEAD
+if BUTTON_KEY_BUDGET > QUESTION_KEY_BUDGET:  # a format change must not outgrow valid surveys
+    raise AssertionError(
+        f"surveys allow {BUTTON_KEY_BUDGET} bytes of question and option id; the button format "
+        f"leaves {QUESTION_KEY_BUDGET}"
+    )
 
 
 class CallbackTooLong(ValueError):

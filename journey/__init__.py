@@ -1,0 +1,1 @@
+"""The resident's journey: consent, language, area and the survey, as (state, input) -> effects."""
