@@ -26,7 +26,7 @@ from bot.rounds import register_round_jobs
 from bot.settings import Settings
 from handlers import alliance, resident, results
 from handlers.admin import rounds_command
-from handlers.services import SERVICES_KEY, Services
+from handlers.context import SERVICES_KEY
 from locales.catalogue import Catalogue, default_catalogue
 from locales.detection import LanguageDetector
 from storage.db import Database
@@ -35,6 +35,7 @@ from storage.rounds import ensure_standing_round
 from storage.survey_versions import store_survey_version
 from surveys.areas import load_areas
 from surveys.loader import load_survey
+from usecases.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -796,7 +796,8 @@ def register_digest_jobs(application: Application[Any, Any, Any, Any, Any, Any])
 
 
 async def _digest_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    from handlers.services import SERVICES_KEY, Services
+    from handlers.context import SERVICES_KEY
+    from usecases.services import Services
 
     svc: Services = context.application.bot_data[SERVICES_KEY]
     await asyncio.to_thread(

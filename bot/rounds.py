@@ -906,7 +906,8 @@ def register_round_jobs(
     should_run: Callable[[], bool] | None = None,
 ) -> None:
     """Run the round tick every `interval` seconds, the first time at once (catch-up at start)."""
-    from handlers.services import SERVICES_KEY, Services
+    from handlers.context import SERVICES_KEY
+    from usecases.services import Services
 
     if application.job_queue is None:
         log.warning("no JobQueue: rounds will not open or close by themselves")

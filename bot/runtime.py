@@ -32,10 +32,10 @@ from bot.leader import Leadership
 from bot.metrics import Metrics, outbox_stats_from
 from bot.outbox import OutboxSender, SendReport
 from bot.retrying import RetryingRequest
-from handlers.services import Services
 from storage.db import normalise_url
 from storage.models import Answer
 from storage.retention import run_retention
+from usecases.services import Services
 
 log = logging.getLogger(__name__)
 

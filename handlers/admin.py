@@ -10,12 +10,13 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.rounds import local, zone
+from handlers.context import services
 from handlers.replies import reply
 from handlers.resident import telegram_language, unknown_command
-from handlers.services import Services, services
 from storage import rounds as store
 from storage.models import Round
 from storage.survey_versions import get_survey_version
+from usecases.services import Services
 
 # Telegram refuses messages over 4096 characters; stay clear of it.
 MAX_MESSAGE = 3900

@@ -15,10 +15,11 @@ from telegram.ext import ContextTypes
 
 from bot.digests import queue_on_demand
 from bot.schedules import WEEKDAYS, Schedule
+from handlers.context import services
 from handlers.replies import reply
-from handlers.services import Services, services
 from storage import alliances as store
 from storage.residents import claim_update
+from usecases.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
-"""Carrying out a handler's plan after commit: edits, messages, and what to do when they fail.
+"""Carrying out an outcome after commit: edits, messages, and what to do when they fail.
 
 Bot API calls already wait out 429s and retry what is safe to retry (bot/retrying.py). What
 reaches this module is final: a resident who blocked the bot (403), a message Telegram refuses
 (400), or a reply that could not be sent after the retries. Each is logged once, without ids or
 texts, and counted; the update itself is done (its answer is committed). When the message that
-asks the current question is lost, the response says so, and the resident's next tap or message
-brings the question back (handlers/resident.py).
+asks the current question is lost, its response says so, and the resident's next tap or message
+brings the question back (journey/survey.py).
 """
 
 from __future__ import annotations
@@ -15,16 +15,33 @@ import logging
 from functools import partial
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ContextTypes
 
-from handlers.flow import Edit, Outgoing, Plan
-from handlers.services import services
-from storage import responses as response_store
+from handlers.context import services
+from journey import wire
+from journey.model import Edit, Keyboard, Outcome, Send
+from usecases.resident import question_lost, question_sent
 
 log = logging.getLogger(__name__)
+METRICS_KEY = "buurtstem.metrics"
+
+
+def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
+    """The journey's abstract buttons as Telegram's inline keyboard."""
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(button.label, callback_data=wire.encode_action(button.action))
+                for button in row
+            ]
+            for row in keyboard
+        ]
+    )
 
 
 def _reason(exc: TelegramError) -> str:
@@ -41,19 +58,24 @@ def _lost(context: ContextTypes.DEFAULT_TYPE, what: str, exc: TelegramError) -> 
     """Log and count a reply that did not arrive (Telegram's error texts name no chat or user)."""
     reason = _reason(exc)
     log.warning("%s not delivered (%s): %s", what, reason, type(exc).__name__)
-    metrics: Any = context.application.bot_data.get("buurtstem.metrics")
+    metrics: Any = context.application.bot_data.get(METRICS_KEY)
     if metrics is not None:
         metrics.reply_lost(reason)
 
 
-async def perform(update: Update, context: ContextTypes.DEFAULT_TYPE, plan: Plan) -> None:
-    """Edits and messages of a plan: messages in order, edits alongside them."""
+async def perform(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    outcome: Outcome,
+    resident_id: int | None = None,
+) -> None:
+    """Edits and messages of an outcome: messages in order, edits alongside them."""
     chat = update.effective_chat
-    if chat is None or (not plan.edits and not plan.messages):
+    if chat is None or (not outcome.edits and not outcome.sends):
         return
     await asyncio.gather(
-        *(_edit(context, chat.id, edit) for edit in plan.edits),
-        _send_all(context, chat.id, plan.messages),
+        *(_edit(context, chat.id, edit) for edit in outcome.edits),
+        _send_all(context, chat.id, outcome.sends, resident_id),
     )
 
 
@@ -64,7 +86,7 @@ async def _edit(context: ContextTypes.DEFAULT_TYPE, chat_id: int, edit: Edit) ->
             message_id=edit.message_id,
             text=edit.text,
             parse_mode=ParseMode.HTML,
-            reply_markup=InlineKeyboardMarkup(edit.keyboard) if edit.keyboard else None,
+            reply_markup=markup(edit.keyboard),
         )
     except BadRequest as exc:
         # "message is not modified" or a message the resident deleted: the record is cosmetic.
@@ -74,46 +96,41 @@ async def _edit(context: ContextTypes.DEFAULT_TYPE, chat_id: int, edit: Edit) ->
 
 
 async def _send_all(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, messages: list[Outgoing]
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, sends: list[Send], resident_id: int | None
 ) -> None:
     """Send in order; a lost message does not stop the next (it may be the question)."""
     svc = services(context)
-    for outgoing in messages:
-        response_id = outgoing.asks
+    for message in sends:
         try:
             sent: Message = await context.bot.send_message(
                 chat_id=chat_id,
-                text=outgoing.text,
+                text=message.text,
                 parse_mode=ParseMode.HTML,
-                reply_markup=outgoing.markup,
+                reply_markup=markup(message.keyboard),
             )
         except Forbidden as exc:
             _lost(context, "message", exc)
             return  # blocked: the rest would fail alike
         except TelegramError as exc:
             _lost(context, "message", exc)
-            if response_id is not None:
-                # The next tap or message of the resident brings the question back.
+            if message.asks is not None and resident_id is not None:
                 await svc.db.run(
-                    partial(response_store.mark_question_lost, response_id=response_id)
+                    partial(question_lost, resident_id=resident_id, round_id=message.asks)
                 )
             continue
-        if response_id is not None and outgoing.remember_id:
+        if message.asks is not None and message.remember_id and resident_id is not None:
             await svc.db.run(
                 partial(
-                    response_store.set_question_message,
-                    response_id=response_id,
+                    question_sent,
+                    resident_id=resident_id,
+                    round_id=message.asks,
                     message_id=sent.message_id,
                 )
             )
 
 
 async def reply(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    text: str,
-    *,
-    keyboard: Any = None,
+    update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, *, keyboard: Any = None
 ) -> Message | None:
     """A plain HTML reply in the update's chat; a final failure is logged once, not raised."""
     chat = update.effective_chat

@@ -13,9 +13,10 @@ from bot.digests import Results, resident_results
 from digests import TOTAL
 from digests.model import PublishedTable
 from digests.suppression import yes_option
+from handlers.context import services
 from handlers.replies import reply
-from handlers.services import Services, services
 from storage.residents import find_resident
+from usecases.services import Services
 
 TOP_ITEMS = 3
 

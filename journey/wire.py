@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from journey import actions
 from surveys.schema import BUTTON_KEY_BUDGET
 
 VERSION = "v1"
@@ -27,6 +28,7 @@ MAX_INT = 2**31 - 1  # ids are 32-bit integer columns; larger numbers name nothi
 BACK = "~b"
 SKIP = "~s"
 DONE = "~d"
+PAGE = "~p"  # "~p<n>": show page n of a long list of options
 
 QUESTION = "q"
 # "v1|q|" + a 10-digit round id + the two "|" around the question id.
@@ -80,3 +82,92 @@ def decode(data: str | None) -> Callback | None:
         if arg.isdigit() and not (arg.isascii() and int(arg) <= MAX_INT):
             return None
     return Callback(parts[1], args)
+
+
+# ---- actions <-> callback data ---------------------------------------------------------------
+
+# Kinds on the wire; short, because they count against the 64 bytes.
+_KINDS: dict[type, str] = {
+    actions.Consent: "c",
+    actions.Decline: "cn",
+    actions.ChooseLanguage: "l",
+    actions.KeepLanguage: "lc",
+    actions.SwitchLanguage: "ls",
+    actions.DeclineSwitch: "lx",
+    actions.ChooseMunicipality: "m",
+    actions.ChooseArea: "a",
+    actions.AreaMenu: "ab",
+    actions.ChooseNeighbourhood: "n",
+    actions.AreaOnly: "n0",
+    actions.AnswerButton: QUESTION,
+    actions.StartSurvey: "s",
+    actions.Forget: "f",
+    actions.KeepArea: "ak",
+}
+
+
+def encode_action(action: actions.Action) -> str:
+    """The callback data of a button; raises CallbackTooLong past 64 bytes."""
+    kind = _KINDS[type(action)]
+    match action:
+        case actions.Consent(payload, language, source):
+            return encode(kind, payload, language, source)
+        case actions.Decline(language):
+            return encode(kind, language)
+        case actions.ChooseLanguage(code) | actions.SwitchLanguage(code):
+            return encode(kind, code)
+        case actions.ChooseMunicipality(code) | actions.ChooseArea(code):
+            return encode(kind, code)
+        case actions.ChooseNeighbourhood(code) | actions.AreaOnly(code):
+            return encode(kind, code)
+        case actions.AreaMenu(outside):
+            return encode(kind, "x") if outside else encode(kind)
+        case actions.AnswerButton(round_id, question_id, option):
+            return encode(kind, round_id, question_id, option)
+        case actions.StartSurvey(round_id):
+            return encode(kind, round_id)
+        case actions.Forget(confirm):
+            return encode(kind, "y" if confirm else "n")
+    return encode(kind)
+
+
+def decode_action(data: str | None) -> actions.Action | None:
+    """The action a tap asks for; None for another release's button, garbage or a kind unknown."""
+    parsed = decode(data)
+    if parsed is None:
+        return None
+    arg = parsed.arg
+    match parsed.kind:
+        case "c":
+            return actions.Consent(arg(0), arg(1), arg(2))
+        case "cn":
+            return actions.Decline(arg(0))
+        case "l":
+            return actions.ChooseLanguage(arg(0))
+        case "lc":
+            return actions.KeepLanguage()
+        case "ls":
+            return actions.SwitchLanguage(arg(0))
+        case "lx":
+            return actions.DeclineSwitch()
+        case "m":
+            return actions.ChooseMunicipality(arg(0))
+        case "a":
+            return actions.ChooseArea(arg(0))
+        case "ab":
+            return actions.AreaMenu(outside=arg(0) == "x")
+        case "n":
+            return actions.ChooseNeighbourhood(arg(0))
+        case "n0":
+            return actions.AreaOnly(arg(0))
+        case "ak":
+            return actions.KeepArea()
+        case "q":
+            if not arg(0).isdigit() or not arg(1) or not arg(2):
+                return None
+            return actions.AnswerButton(int(arg(0)), arg(1), arg(2))
+        case "s":
+            return actions.StartSurvey(int(arg(0))) if arg(0).isdigit() else actions.StartSurvey(0)
+        case "f":
+            return actions.Forget(confirm=arg(0) == "y")
+    return None

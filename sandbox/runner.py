@@ -22,7 +22,6 @@ from bot.clock import Clock, SystemClock
 from bot.database import DatabaseChoice, sandbox_choice
 from bot.schedules import Schedule
 from bot.settings import Settings
-from handlers.services import Services
 from sandbox.emulator import BotAPIEmulator, SimUser
 from sandbox.network import Network
 from sandbox.server import EmulatorServer
@@ -31,6 +30,7 @@ from storage.db import Database
 from storage.models import Alliance
 from surveys.loader import DEFAULT_SURVEY_PATH, load_survey
 from surveys.schema import Survey
+from usecases.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -171,23 +171,12 @@ def complete(response: Response, now: datetime) -> None:
     response.updated_at = now
 
 
-# question_message_id when the message asking the current question never arrived (Telegram's
-# message ids start at 1): the resident's next tap or message asks it again.
-QUESTION_LOST = 0
-
-
-def mark_question_lost(session: Session, response_id: int) -> None:
-    """The message asking the current question did not arrive (one UPDATE, no load)."""
-    set_question_message(session, response_id, QUESTION_LOST)
-
-
-def question_lost(response: Response) -> bool:
-    """Whether the resident may not have seen the current question."""
-    return response.question_message_id == QUESTION_LOST
-
-
-def set_question_message(session: Session, response_id: int, message_id: int) -> None:
-    """Remember which message shows the current question (one UPDATE, no load)."""
+def set_question_message_of(
+    session: Session, resident_id: int, round_id: int, message_id: int
+) -> None:
+    """Remember which message shows a response's current question (one UPDATE, no load)."""
     session.execute(
-        update(Response).where(Response.id == response_id).values(question_message_id=message_id)
+        update(Response)
+        .where(Response.resident_id == resident_id, Response.round_id == round_id)
+        .values(question_message_id=message_id)
     )

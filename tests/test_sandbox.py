@@ -257,7 +257,10 @@ async def test_a_poster_link_starts_a_resident_in_its_neighbourhood(
     await page.tap(noor, consent, consent["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
     language = await page.wait(noor, lambda ms: "v1|lc" in str(_bot(ms)[-1]))
     await page.tap(noor, _bot(language)[-1], "v1|lc")
-    # No postcode question: the link said where Noor lives; the survey starts.
+    # No postcode question: the link said where Noor lives; she confirms, the survey starts.
+    check = await page.wait(noor, lambda ms: "v1|ak" in str(_bot(ms)[-1]))
+    assert "Overvecht" in _bot(check)[-1]["text"]
+    await page.tap(noor, _bot(check)[-1], "v1|ak")
     first = await page.wait(noor, lambda ms: "Vraag 1 van" in _bot(ms)[-1]["text"])
     assert not any("postcode" in m["text"].lower() for m in _bot(first)[-1:])
     assert sandbox.db is not None

@@ -176,11 +176,17 @@ def test_option_ids_too_long_for_callback_data() -> None:
     text = GOOD.replace("      - id: vaak", f"      - id: {long_id}")
     problem = only_problem(text)
     assert "64-byte" in problem.message and problem.question == "unsafe_freq"
-    # The limit really is what Telegram allows: the longest accepted id fits.
-    fits = "v" * (48 - len("unsafe_freq"))
+    # The limit really is what Telegram allows: the longest accepted id fits the button format
+    # with the largest round id, and one byte more is refused.
+    from journey import wire
+    from surveys.schema import BUTTON_KEY_BUDGET
+
+    fits = "v" * (BUTTON_KEY_BUDGET - len("unsafe_freq"))
     survey = load_survey_text(GOOD.replace("      - id: vaak", f"      - id: {fits}"), "x.yaml")
-    data = f"v1|{2**31 - 1}|unsafe_freq|{survey.question('unsafe_freq').options[0].id}"
+    option = survey.question("unsafe_freq").options[0].id
+    data = wire.encode(wire.QUESTION, wire.MAX_INT, "unsafe_freq", option)
     assert len(data.encode()) <= 64
+    assert "64-byte" in only_problem(GOOD.replace("      - id: vaak", f"      - id: {fits}v")).message
 
 
 def test_empty_option_list_and_digits_only_ids() -> None:

@@ -220,7 +220,8 @@ def test_browser_poster_links_many_residents_and_dutch_control_reports(
     consent.wait_for()
     tap(page, consent)
     tap(page, page.locator('.kb-button[data-callback="v1|lc"]'))
-    # No postcode question: the link told the bot where Noor lives, so the survey begins.
+    # No postcode question: the link told the bot where Noor lives; she confirms it.
+    tap(page, page.locator('.kb-button[data-callback="v1|ak"]'))
     page.wait_for_function(
         "() => [...document.querySelectorAll('.row.in .text')].some(t => t.innerText.includes('Vraag 1 van'))"
     )

@@ -1,23 +1,28 @@
-"""What handlers need from the application, kept in `bot_data` under one typed key."""
+"""What the use cases work with: settings, database, clock, texts, areas, surveys, language detection.
+
+Built once at start (bot/app.py `build_services`); the Telegram adapters find it in the
+application's `bot_data` (handlers/context.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from telegram.ext import ContextTypes
+from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.settings import Settings
+from journey.model import Context
 from locales.catalogue import Catalogue
 from locales.detection import LanguageDetector
 from storage.db import Database
 from storage.pseudonyms import pseudonym, short_pseudonym
+from storage.survey_versions import get_survey_version
 from surveys.areas import Areas
 from surveys.engine import Engine
 from surveys.schema import Survey
-
-SERVICES_KEY = "buurtstem.services"
 
 
 @dataclass
@@ -32,6 +37,29 @@ class Services:
     default_survey: Survey
     detector: LanguageDetector
     engines: dict[int, Engine] = field(default_factory=dict)
+
+    def engine(self, session: Session, survey_version_id: int) -> Engine:
+        """The engine of a stored survey version (cached: versions never change once stored)."""
+        engine = self.engines.get(survey_version_id)
+        if engine is None:
+            stored = get_survey_version(session, survey_version_id)
+            if stored is None:
+                raise LookupError(f"survey version {survey_version_id} is not stored")
+            engine = self.engines[survey_version_id] = Engine(Survey.from_json(stored.definition))
+        return engine
+
+    def journey_context(self, now: datetime, telegram_code: str | None = None) -> Context:
+        """What the journey needs for one update (the resident's Telegram language, if offered)."""
+        code = (telegram_code or "").split("-")[0].lower()
+        offered = self.offered_languages
+        return Context(
+            catalogue=self.catalogue,
+            areas=self.areas,
+            offered_languages=offered,
+            detector=self.detector,
+            now=now,
+            telegram_language=code if code in offered else None,
+        )
 
     def resident_key(self, telegram_id: int) -> str:
         """The keyed pseudonym for a Telegram user id."""
@@ -50,10 +78,3 @@ class Services:
     def text(self, lang: str | None, key: str, **params: Any) -> str:
         """A catalogue text."""
         return self.catalogue.get(lang, key, **params)
-
-
-def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    """The Services object of this application."""
-    found = context.application.bot_data[SERVICES_KEY]
-    assert isinstance(found, Services)
-    return found
