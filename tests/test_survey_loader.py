@@ -186,7 +186,9 @@ def test_option_ids_too_long_for_callback_data() -> None:
     option = survey.question("unsafe_freq").options[0].id
     data = wire.encode(wire.QUESTION, wire.MAX_INT, "unsafe_freq", option)
     assert len(data.encode()) <= 64
-    assert "64-byte" in only_problem(GOOD.replace("      - id: vaak", f"      - id: {fits}v")).message
+    assert (
+        "64-byte" in only_problem(GOOD.replace("      - id: vaak", f"      - id: {fits}v")).message
+    )
 
 
 def test_empty_option_list_and_digits_only_ids() -> None:
