@@ -14,23 +14,29 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.clock import Clock, SystemClock
 from bot.digests import register_digest_jobs
+from bot.inbox import DurableUpdateQueue, ReadableUpdatesRequest
 from bot.ordering import ChatOrderedProcessor
 from bot.retrying import retrying
 from bot.rounds import register_round_jobs
 from bot.settings import Settings
 from handlers import alliance, resident, results
 from handlers.admin import rounds_command
-from handlers.context import SERVICES_KEY
+from handlers.context import METRICS_KEY, SERVICES_KEY
 from locales.catalogue import Catalogue, default_catalogue
 from locales.detection import LanguageDetector
 from storage.db import Database
-from storage.residents import purge_processed_updates
+from storage.residents import (
+    REDELIVERY_WINDOW,
+    adopt_update_claims,
+    purge_processed_updates,
+)
 from storage.rounds import ensure_standing_round
 from storage.survey_versions import store_survey_version
 from surveys.areas import load_areas
@@ -40,6 +46,8 @@ from usecases.services import Services
 log = logging.getLogger(__name__)
 
 DEFAULT_SURVEY = Path(__file__).resolve().parent.parent / "surveys" / "buurtpeiling.yaml"
+SKIPPED_KEY = "buurtstem.skipped"  # the SkipCounter, for the webhook server
+HANDLED_GROUP = 1_000_000  # the last handler group: runs when every other one is done
 RESIDENT_COMMANDS = ("start", "help", "results", "privacy", "language", "area", "stop", "forget")
 
 
@@ -62,6 +70,9 @@ def build_services(
             now=clock.now(),
         )
         ensure_standing_round(session, stored.id, clock.now())
+        if settings.bot_id:
+            # Update claims from before they were keyed by bot are this bot's.
+            adopt_update_claims(session, settings.bot_id)
     areas = load_areas(settings.areas_file)
     # Place names must never tip a message towards another language.
     place_names = [
@@ -102,11 +113,18 @@ def build_application(
     builder = builder.request(retrying(request or bot_api_request(settings)))
     # Different chats at once, each chat's updates in order (bot/ordering.py).
     builder = builder.concurrent_updates(ChatOrderedProcessor(settings.concurrent_updates))
-    if get_updates_request is not None:
-        builder = builder.get_updates_request(get_updates_request)
+    # Polling: an update the library cannot read is skipped, not asked for forever.
+    skipped = SkipCounter()
+    builder = builder.get_updates_request(
+        ReadableUpdatesRequest(get_updates_request or HTTPXRequest(), on_skip=skipped)
+    )
+    # Every update is stored before Telegram hears it arrived, until handled (bot/inbox.py).
+    builder = builder.update_queue(DurableUpdateQueue(services.db, settings.bot_id, services.clock))
     builder = builder.post_init(_post_init)
     application = builder.build()
     application.bot_data[SERVICES_KEY] = services
+    skipped.application = application
+    application.bot_data[SKIPPED_KEY] = skipped
     register_handlers(application)
     return application
 
@@ -156,6 +174,8 @@ def register_handlers(application: Application) -> None:
         )
     )
     application.add_error_handler(_on_error)
+    # After every other group: the update has been handled, its stored copy can go.
+    application.add_handler(TypeHandler(object, _handled), group=HANDLED_GROUP)
 
 
 async def _post_init(application: Application) -> None:
@@ -183,10 +203,33 @@ async def register_commands(application: Application, services: Services) -> Non
 
 
 async def _housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Forget old update ids (Telegram does not redeliver them after 24 hours)."""
+    """Forget old update ids (Telegram does not redeliver them after 24 hours) and updates
+    stored a week ago and never handled."""
     services: Services = context.application.bot_data[SERVICES_KEY]
-    before = services.clock.now() - timedelta(days=2)
+    before = services.clock.now() - REDELIVERY_WINDOW
     await services.db.run(lambda session: purge_processed_updates(session, before))
+    queue = context.application.update_queue
+    if isinstance(queue, DurableUpdateQueue):
+        await queue.purge()
+
+
+async def _handled(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The update's handlers are done (see HANDLED_GROUP)."""
+    queue = context.application.update_queue
+    if isinstance(queue, DurableUpdateQueue):
+        queue.mark_handled(update)
+
+
+class SkipCounter:
+    """Counts updates skipped as unreadable, in the application's metrics once it has some."""
+
+    def __init__(self) -> None:
+        self.application: Application | None = None  # type: ignore[type-arg]
+
+    def __call__(self) -> None:
+        metrics = self.application.bot_data.get(METRICS_KEY) if self.application else None
+        if metrics is not None:
+            metrics.update_skipped()
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -137,6 +137,16 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.updates_repeated = Counter(
+            "buurtstem_updates_repeated",
+            "Updates Telegram delivered again after they were handled: ignored.",
+            registry=self.registry,
+        )
+        self.updates_skipped = Counter(
+            "buurtstem_updates_skipped",
+            "Updates the library could not read: skipped (never logged with their content).",
+            registry=self.registry,
+        )
         self.bot_api_retries = Counter(
             "buurtstem_bot_api_retries",
             "Bot API calls made again after a refusal or network failure, by reason "
@@ -172,6 +182,14 @@ class Metrics:
     def error(self, kind: str) -> None:
         """Count one error of `kind`."""
         self.errors.labels(kind=kind).inc()
+
+    def update_repeated(self) -> None:
+        """Count one update ignored because it was handled before."""
+        self.updates_repeated.inc()
+
+    def update_skipped(self) -> None:
+        """Count one unreadable update skipped."""
+        self.updates_skipped.inc()
 
     def bot_api_retry(self, method: str, reason: str) -> None:
         """Count one Bot API call made again (the method is not a label: kept few)."""

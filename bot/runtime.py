@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import time
+from datetime import time, timedelta
 from functools import wraps
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,10 +28,12 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.health import HealthServer, bot_api_check, database_check
+from bot.inbox import DurableUpdateQueue
 from bot.leader import Leadership
 from bot.metrics import Metrics, outbox_stats_from
 from bot.outbox import OutboxSender, SendReport
 from bot.retrying import RetryingRequest
+from handlers.context import METRICS_KEY
 from storage.db import normalise_url
 from storage.models import Answer
 from storage.retention import run_retention
@@ -40,7 +42,6 @@ from usecases.services import Services
 log = logging.getLogger(__name__)
 
 RUNTIME_KEY = "buurtstem.runtime"
-METRICS_KEY = "buurtstem.metrics"
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 RETENTION_TIME = time(3, 30)  # local time: a quiet hour
 _ANSWERS_INFO = "buurtstem.new_answers"
@@ -230,6 +231,11 @@ class Runtime:
         if app.job_queue is not None:
             at = self.retention_at.replace(tzinfo=ZoneInfo(self.services.settings.timezone))
             app.job_queue.run_daily(leader_only(self.retention_job), time=at, name="retention")
+            if isinstance(app.update_queue, DurableUpdateQueue):
+                # Updates an instance stored and never handled (it died): the leader takes them.
+                app.job_queue.run_repeating(
+                    leader_only(self.inbox_job), interval=60, first=60, name="inbox"
+                )
 
     def detach(self) -> None:
         """Remove the database event listeners (tests that reuse a Database)."""
@@ -256,6 +262,16 @@ class Runtime:
             log.info("leader-only jobs: %s", ", ".join(sorted(guarded)))
         # Decide the lead once now, so jobs that run at once (first=0) see the answer.
         await self.leadership.step()
+        queue = self.application.update_queue
+        if isinstance(queue, DurableUpdateQueue):
+            # Updates stored before a stop or crash and never handled go first. On SQLite this
+            # is the only instance; with several, one still alive may be handling its own.
+            grace = None if self.services.db.is_postgres else timedelta(0)
+            try:
+                await queue.recover(self.application.bot, grace=grace)
+            except Exception:
+                log.exception("inbox: could not queue stored updates again")
+            queue.start_flushing()
         if self.health_port is not None:
             self.health = HealthServer(
                 self.metrics,
@@ -280,6 +296,9 @@ class Runtime:
             return
         self._started = False
         self._stop.set()
+        queue = self.application.update_queue
+        if isinstance(queue, DurableUpdateQueue):
+            await queue.stop_flushing()
         # The leader's work first: the lock is released only when no send is in flight.
         for task in reversed(self._tasks):
             with contextlib.suppress(Exception):
@@ -350,6 +369,12 @@ class Runtime:
         errors = sum(report.errors.values())
         if errors:
             self.metrics.errors.labels(kind="outbox").inc(errors)
+
+    async def inbox_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Queue again updates no instance handled within the grace time (leader only)."""
+        queue = self.application.update_queue
+        if isinstance(queue, DurableUpdateQueue):
+            await queue.recover(self.application.bot)
 
     async def retention_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Daily retention (JobQueue callback, wrapped with `leader_only`)."""

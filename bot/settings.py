@@ -150,6 +150,12 @@ class Settings(BaseSettings):
         default="sandbox-data", description="Folder for the sandbox's SQLite database and files."
     )
 
+    @property
+    def bot_id(self) -> int:
+        """The bot's Telegram id (the token's first part; 0 without a token)."""
+        head = (self.token or "").split(":", 1)[0]
+        return int(head) if head.isdigit() else 0
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:

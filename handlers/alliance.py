@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes
 from bot.digests import queue_on_demand
 from bot.schedules import WEEKDAYS, Schedule
 from handlers.context import services
-from handlers.replies import reply
+from handlers.replies import repeated, reply
 from storage import alliances as store
 from storage.residents import claim_update
 from usecases.services import Services
@@ -62,7 +62,7 @@ async def link_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     text = " ".join(context.args or [])
 
     def work(session: Session) -> str | None:
-        if not claim_update(session, update.update_id, now):
+        if not claim_update(session, svc.bot_id, update.update_id, now):
             return None
         if not text.strip():
             return svc.text(lang, "alliance.link.usage")
@@ -80,7 +80,9 @@ async def link_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return _link_reply(svc, lang, result, now)
 
     answer = await svc.db.run(work)
-    if answer is not None:
+    if answer is None:
+        repeated(context)
+    else:
         await reply(update, context, answer)
 
 
@@ -119,13 +121,14 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     now = svc.clock.now()
 
     def claim(session: Session) -> str | None:
-        if not claim_update(session, update.update_id, now):
+        if not claim_update(session, svc.bot_id, update.update_id, now):
             return None
         alliance = store.alliance_of_chat(session, chat.id)
         return alliance.language if alliance is not None else lang
 
     claimed = await svc.db.run(claim)
     if claimed is None:
+        repeated(context)
         return
     lang = claimed
     result = await asyncio.to_thread(

@@ -7,6 +7,7 @@ from telegram.ext import ContextTypes
 from usecases.services import Services
 
 SERVICES_KEY = "buurtstem.services"
+METRICS_KEY = "buurtstem.metrics"  # the instance's bot.metrics.Metrics, when a runtime runs
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -20,13 +20,12 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ContextTypes
 
-from handlers.context import services
+from handlers.context import METRICS_KEY, services
 from journey import wire
 from journey.model import Edit, Keyboard, Outcome, Send
 from usecases.resident import question_lost, question_sent
 
 log = logging.getLogger(__name__)
-METRICS_KEY = "buurtstem.metrics"
 
 
 def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
@@ -61,6 +60,14 @@ def _lost(context: ContextTypes.DEFAULT_TYPE, what: str, exc: TelegramError) -> 
     metrics: Any = context.application.bot_data.get(METRICS_KEY)
     if metrics is not None:
         metrics.reply_lost(reason)
+
+
+def repeated(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An update handled before (Telegram delivers at least once): ignored, logged as a count."""
+    log.info("update ignored: handled before (a repeat delivery)")
+    metrics: Any = context.application.bot_data.get(METRICS_KEY)
+    if metrics is not None:
+        metrics.update_repeated()
 
 
 async def perform(

@@ -16,7 +16,7 @@ from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from handlers.context import services
-from handlers.replies import answer_query, perform, reply
+from handlers.replies import answer_query, perform, repeated, reply
 from journey import wire
 from journey.model import Command, Input, Media, Start, Tap, Text
 from usecases.resident import Handled, Who, handle, language_of
@@ -41,7 +41,9 @@ async def _run(update: Update, context: ContextTypes.DEFAULT_TYPE, given: Input)
     """The update's use case on a worker thread, then its replies."""
     svc = services(context)
     handled = await svc.db.run(partial(_handle, update=update, given=given, svc=svc))
-    if handled.outcome is not None:
+    if handled.outcome is None:
+        repeated(context)
+    else:
         await perform(update, context, handled.outcome, handled.resident_id)
 
 
@@ -145,6 +147,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await answered
     outcome = handled.outcome
     if outcome is None:
+        repeated(context)
         return
     if outcome.alert and outcome.notice:
         outcome.send(outcome.notice)

@@ -1222,6 +1222,10 @@ class BotAPIEmulator:
         """Updates not yet confirmed."""
         return len(self._queue)
 
+    def continue_update_ids(self, next_id: int) -> None:
+        """Go on numbering updates from `next_id` (after a restart: ids must keep increasing)."""
+        self._next_update_id = max(self._next_update_id, next_id)
+
     @property
     def last_update_id(self) -> int:
         """The newest update_id handed out (0 before the first)."""

@@ -28,6 +28,7 @@ from sandbox.server import EmulatorServer
 from sandbox.web import Control, SandboxInfo, build_web_app
 from storage.db import Database
 from storage.models import Alliance
+from storage.residents import last_claimed_update
 from surveys.loader import DEFAULT_SURVEY_PATH, load_survey
 from surveys.schema import Survey
 from usecases.services import Services
@@ -146,23 +147,39 @@ def seed_alliances(db: Database, now: datetime) -> list[Alliance]:
 
 def load_people(path: Path) -> list[dict[str, Any]]:
     """Residents created in an earlier sandbox run (simulated users only, never real ones)."""
+    data = _load_state(path)
+    people = data.get("people", [])
+    return [p for p in people if isinstance(p, dict) and isinstance(p.get("id"), int)]
+
+
+def next_update_id(path: Path) -> int:
+    """Where the emulator's update ids go on: the bot remembers ids it handled (two days), so
+    ids starting again at 1 after a restart would be ignored as repeats."""
+    value = _load_state(path).get("next_update_id")
+    return value if isinstance(value, int) and value > 0 else 1
+
+
+def _load_state(path: Path) -> dict[str, Any]:
     if not path.exists():
-        return []
+        return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    return [p for p in data if isinstance(p, dict) and isinstance(p.get("id"), int)]
+        return {}
+    if isinstance(data, list):  # the first format: only the people
+        return {"people": data}
+    return data if isinstance(data, dict) else {}
 
 
-def save_people(path: Path, users: list[SimUser]) -> None:
-    """Keep the simulated residents so the next run continues with the same people."""
+def save_people(path: Path, users: list[SimUser], next_update: int = 1) -> None:
+    """Keep the simulated residents and the update ids used, so the next run continues."""
     people = [
         {"id": u.id, "first_name": u.first_name, "language_code": u.language_code}
         for u in users
         if u.id != STAFF_USER_ID and not u.is_bot
     ]
-    path.write_text(json.dumps(people, ensure_ascii=False, indent=1), encoding="utf-8")
+    state = {"next_update_id": next_update, "people": people}
+    path.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def _call_with_known(func: Callable[..., Any], known: dict[str, Any]) -> Any:
@@ -265,6 +282,13 @@ class Sandbox:
         await asyncio.to_thread(upgrade, settings.database_url)
         self.db = Database(settings.database_url, workers=settings.db_pool_size)
         self.services = build_services(settings, self.db, self.clock)
+        # Update ids go on from the last run (also after a crash: the bot's own claims say how
+        # far they got), or the bot would ignore the new ones as repeats of the old.
+        with self.db.session() as session:
+            handled = last_claimed_update(session, settings.bot_id)
+        self.emulator.continue_update_ids(
+            max(next_update_id(self.storage.people_path), handled + 1)
+        )
         self._populate(seed_alliances(self.db, self.clock.now()))
         # The real bot: PTB's default HTTPXRequest talks to the emulator over HTTP, as to Telegram.
         self.application = build_application(self.services)
@@ -314,7 +338,11 @@ class Sandbox:
             await app.shutdown()
         if self.storage is not None:
             with contextlib.suppress(OSError):
-                save_people(self.storage.people_path, list(self.emulator.users.values()))
+                save_people(
+                    self.storage.people_path,
+                    list(self.emulator.users.values()),
+                    self.emulator.last_update_id + 1,
+                )
         await self.emulator_server.stop()
         if self.db is not None:
             self.db.dispose()

@@ -205,12 +205,32 @@ class Answer(Base):
 
 
 class ProcessedUpdate(Base):
-    """Telegram update ids already handled: updates arrive at least once, we act once."""
+    """Telegram update ids already handled: updates arrive at least once, we act once.
+
+    Update ids are unique per bot only, and only while they keep increasing: keyed by bot, and
+    a claim older than Telegram's redelivery window does not count (storage.residents).
+    """
 
     __tablename__ = "processed_updates"
 
-    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class InboxUpdate(Base):
+    """An update stored before it is confirmed to Telegram, until it has been handled.
+
+    Its content is the update as Telegram sent it (texts, names): kept only until handled,
+    then deleted (bot/inbox.py).
+    """
+
+    __tablename__ = "update_inbox"
+
+    bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class OutboxMessage(Base):

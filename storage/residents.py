@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage, ProcessedUpdate, Resident, ResidentChat, Response
 
+# Telegram delivers an update again for up to a day; an id claimed longer ago than this belongs
+# to an earlier sequence (Telegram starts a new one, at a random id, after a week without
+# updates) and is claimed anew.
+REDELIVERY_WINDOW = timedelta(days=2)
 
-def claim_update(session: Session, update_id: int, now: datetime) -> bool:
-    """Record that `update_id` is being handled; False when it was handled before.
+
+def claim_update(session: Session, bot_id: int, update_id: int, now: datetime) -> bool:
+    """Record that `update_id` of bot `bot_id` is being handled; False when it was handled before.
 
     Called in the same transaction as the change the update causes, so a repeat of the update
     (Telegram delivers at least once) changes nothing, and a crash before commit loses nothing.
     """
     dialect = session.get_bind().dialect.name
     result = session.execute(
-        _claim_statement(dialect), {"update_id": update_id, "processed_at": now}
+        _claim_statement(dialect),
+        {
+            "bot_id": bot_id,
+            "update_id": update_id,
+            "processed_at": now,
+            "stale": now - REDELIVERY_WINDOW,
+        },
     )
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT .. ON CONFLICT DO NOTHING.
     return result.first() is not None
@@ -33,11 +44,34 @@ def _claim_statement(dialect: str) -> Any:
     # Built once: runs on every update, and building the construct costs more than the INSERT.
     table = ProcessedUpdate.__table__
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        insert(table)  # type: ignore[arg-type]
-        .on_conflict_do_nothing()
-        .returning(table.c.update_id)  # type: ignore[attr-defined]
+    stmt = insert(table).values(  # type: ignore[arg-type]
+        bot_id=bindparam("bot_id"),
+        update_id=bindparam("update_id"),
+        processed_at=bindparam("processed_at"),
     )
+    return stmt.on_conflict_do_update(
+        index_elements=["bot_id", "update_id"],
+        set_={"processed_at": stmt.excluded.processed_at},
+        where=table.c.processed_at < bindparam("stale"),  # type: ignore[attr-defined]
+    ).returning(table.c.update_id)  # type: ignore[attr-defined]
+
+
+def last_claimed_update(session: Session, bot_id: int) -> int:
+    """The highest update id of this bot handled in the redelivery window (0 when none)."""
+    return int(
+        session.scalar(
+            select(func.max(ProcessedUpdate.update_id)).where(ProcessedUpdate.bot_id == bot_id)
+        )
+        or 0
+    )
+
+
+def adopt_update_claims(session: Session, bot_id: int) -> int:
+    """Claims stored before they were keyed by bot (bot 0) belong to this bot."""
+    result = session.execute(
+        update(ProcessedUpdate).where(ProcessedUpdate.bot_id == 0).values(bot_id=bot_id)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def purge_processed_updates(session: Session, before: datetime) -> int:

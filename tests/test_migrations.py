@@ -707,8 +707,8 @@ def test_sql_errors_do_not_show_bound_parameters(sqlite_url: str) -> None:
         with pytest.raises(IntegrityError) as caught, database.session() as session:
             for _ in range(2):
                 session.execute(
-                    text("INSERT INTO processed_updates VALUES (:id, :at)"),
-                    {"id": 987654321, "at": "secret-answer-text"},
+                    text("INSERT INTO processed_updates VALUES (:bot, :id, :at)"),
+                    {"bot": 1, "id": 987654321, "at": "secret-answer-text"},
                 )
         assert "secret-answer-text" not in str(caught.value)
         assert "987654321" not in str(caught.value)

@@ -162,9 +162,9 @@ def test_claim_update_refuses_a_repeat(db: Any, clock: FakeClock) -> None:
     from storage.residents import claim_update
 
     with db.session() as session:
-        assert claim_update(session, 4, clock.now()) is True
+        assert claim_update(session, 1, 4, clock.now()) is True
     for _ in range(2):
         with db.session() as session:
-            assert claim_update(session, 4, clock.now()) is False
+            assert claim_update(session, 1, 4, clock.now()) is False
     with db.session() as session:
-        assert claim_update(session, 5, clock.now()) is True
+        assert claim_update(session, 1, 5, clock.now()) is True

@@ -131,8 +131,8 @@ def test_retention_erases_old_data_and_keeps_aggregates(db: Database) -> None:
         add_outbox(session, "sent-new", "sent", now - timedelta(hours=1), file_data=b"chart")
         add_outbox(session, "failed-old", "failed", now - timedelta(days=31))
         add_outbox(session, "waiting", "pending", now - timedelta(days=40))
-        session.add(ProcessedUpdate(update_id=1, processed_at=now - timedelta(days=3)))
-        session.add(ProcessedUpdate(update_id=2, processed_at=now - timedelta(hours=1)))
+        session.add(ProcessedUpdate(bot_id=1, update_id=1, processed_at=now - timedelta(days=3)))
+        session.add(ProcessedUpdate(bot_id=1, update_id=2, processed_at=now - timedelta(hours=1)))
         recent_one = add_resident(session, "recent", 333333333, recent)
         add_response(session, version, recent_one, recent, "Prima buurt")
 

@@ -87,17 +87,17 @@ async def test_retention_job_runs_only_on_the_leader(
     runtime = Runtime(app, services, leadership=Leadership(services.db))
     runtime.attach()
     with services.db.session() as session:
-        claim_update(session, 41, clock.now() - timedelta(days=5))
+        claim_update(session, 1, 41, clock.now() - timedelta(days=5))
     jobs = {job.name: job for job in app.job_queue.jobs()}
     assert "retention" in jobs
     retention = jobs["retention"].callback
     await retention(CallbackContext(app))
     with services.db.session() as session:
-        assert session.get(ProcessedUpdate, 41) is not None  # a follower changes nothing
+        assert session.get(ProcessedUpdate, (1, 41)) is not None  # a follower changes nothing
     await runtime.leadership.step()
     await retention(CallbackContext(app))
     with services.db.session() as session:
-        assert session.get(ProcessedUpdate, 41) is None
+        assert session.get(ProcessedUpdate, (1, 41)) is None
     runtime.detach()
 
 

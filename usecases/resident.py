@@ -245,7 +245,7 @@ def find(
 def handle(svc: Services, session: Session, update_id: int, who: Who, given: Input) -> Handled:
     """One update of a resident's private chat, in the caller's transaction."""
     now = svc.clock.now()
-    if not resident_store.claim_update(session, update_id, now):
+    if not resident_store.claim_update(session, svc.bot_id, update_id, now):
         return Handled(None)
     row = find(svc, session, who, now, lock=True)
     world = DbWorld(svc, session, row, now)

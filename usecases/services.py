@@ -61,6 +61,11 @@ class Services:
             telegram_language=code if code in offered else None,
         )
 
+    @property
+    def bot_id(self) -> int:
+        """The bot's Telegram id (the token's first part): update ids are unique per bot."""
+        return self.settings.bot_id
+
     def resident_key(self, telegram_id: int) -> str:
         """The keyed pseudonym for a Telegram user id."""
         return pseudonym(self.settings.pseudonym_key, telegram_id)

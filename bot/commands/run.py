@@ -130,16 +130,19 @@ def command(webhook: bool, **options: str | int | None) -> None:
     try:
         if webhook:
             assert settings.webhook_url is not None
-            from bot.webhook import limit_webhook_bodies
+            from bot.app import SKIPPED_KEY
+            from bot.webhook import run_webhook
 
-            limit_webhook_bodies()  # 413 for bodies no Telegram update comes near
-            application.run_webhook(
+            # buurtstem's own server: stores each update before its 200 (bot/webhook.py).
+            run_webhook(
+                application,
                 listen=settings.webhook_listen,
                 port=settings.webhook_port,
-                url_path=webhook_path(settings.webhook_url),
-                webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret,
+                path=webhook_path(settings.webhook_url),
+                url=settings.webhook_url,
+                secret=settings.webhook_secret,
                 allowed_updates=ALLOWED_UPDATES,
+                on_skip=application.bot_data.get(SKIPPED_KEY),
             )
         else:
             application.run_polling(allowed_updates=ALLOWED_UPDATES)
