@@ -144,7 +144,7 @@ def register_handlers(application: Application) -> None:
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("start", resident.start, filters=private))
     application.add_handler(
-        CommandHandler("start", resident.group_start, filters=filters.ChatType.GROUPS)
+        CommandHandler(["start", "help"], alliance.group_help, filters=filters.ChatType.GROUPS)
     )
     application.add_handler(CommandHandler("help", resident.help_command, filters=private))
     application.add_handler(CommandHandler("privacy", resident.privacy_command, filters=private))

@@ -148,6 +148,34 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await reply(update, context, answer)
 
 
+async def group_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help or /start in a group: what buurtstem does here, linked or not."""
+    svc = services(context)
+    chat = update.effective_chat
+    if chat is None:
+        return
+    lang = _lang(svc, update)
+
+    def read(session: Session) -> tuple[str, str, Schedule] | None:
+        alliance = store.alliance_of_chat(session, chat.id)
+        if alliance is None:
+            return None
+        return alliance.area_code, alliance.language, Schedule.from_json(alliance.schedule)
+
+    found = await svc.db.run(read)
+    if found is None:
+        text = svc.text(lang, "alliance.help.not_linked")
+    else:
+        area, lang, schedule = found
+        text = svc.text(
+            lang,
+            "alliance.help.linked",
+            area=_area_name(svc, area),
+            schedule=describe_schedule(svc, lang, schedule),
+        )
+    await reply(update, context, text)
+
+
 async def on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A linked group became a supergroup (new chat id): the link moves along."""
     svc = services(context)

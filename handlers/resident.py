@@ -152,10 +152,3 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if outcome.alert and outcome.notice:
         outcome.send(outcome.notice)
     await perform(update, context, outcome, handled.resident_id)
-
-
-async def group_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start in a group: the resident flow only runs in private chats."""
-    svc = services(context)
-    lang = await _language_of(update, context)
-    await reply(update, context, svc.text(lang, "notice.private_only"))

@@ -254,3 +254,22 @@ def test_cli_digest_preview_writes_png_and_csv(services: Any, tmp_path: Path) ->
     csv_text = next(tmp_path.glob("*.csv")).read_bytes().decode("utf-8-sig")
     buitenhof = [line for line in csv_text.splitlines() if "delft-buitenhof" in line]
     assert buitenhof and all("min_n" in line or "secondary" in line for line in buitenhof)
+
+
+async def test_help_and_start_in_a_group_say_what_the_bot_does_there(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        bram = h.user("Bram")
+        group = h.group("Alliantie Delft")
+        await group.add_bot(bram)
+        for command in ("/help", "/start"):
+            await group.send(bram, command)
+            answer = group.last_message().visible_text
+            assert "/koppel" in answer and "privégesprek" in answer, command
+        await group.send(bram, f"/koppel {invite(services, 'delft-west')}")
+        for command in ("/help", "/start@buurtstem_bot"):
+            await group.send(bram, command)
+            answer = group.last_message().visible_text
+            assert "Delft West" in answer and "/digest" in answer and "maandag" in answer
+            assert "alleen in een privégesprek" not in answer
