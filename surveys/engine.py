@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from locales.catalogue import Catalogue, default_catalogue
-from surveys.conditions import evaluate
+from surveys.conditions import AllOf, AnyOf, Condition, Not, evaluate
 from surveys.schema import (
     DEFAULT_TEXT_MAX_LENGTH,
     GRADE_MAX,
@@ -29,11 +29,17 @@ class StateError(ValueError):
 
 @dataclass(frozen=True)
 class Ask:
-    """Show `question`; it is question `number` of `total` (total given the answers so far)."""
+    """Show `question`, question `number` of `total`.
+
+    `total` is the number of questions this resident will be asked in all, counted only once it
+    is certain: None while a later question may or may not be shown depending on answers still to
+    come. A total once shown therefore never changes as the resident answers or skips (going back
+    and answering differently can change it: that is a different run).
+    """
 
     question: Question
     number: int
-    total: int
+    total: int | None
     state: State
 
 
@@ -144,8 +150,8 @@ class Engine:
         new["current"] = previous
         return self._step(new)
 
-    def progress(self, state: Mapping[str, Any]) -> tuple[int, int]:
-        """(number, total) of the current question; total counts questions still shown."""
+    def progress(self, state: Mapping[str, Any]) -> tuple[int, int | None]:
+        """(number, total) of the current question; total is None until it is certain."""
         new = self._read(state)
         return self._progress(new)
 
@@ -316,17 +322,36 @@ class Engine:
         state["answers"] = kept
         state["path"] = [qid for qid in state["path"] if qid in shown]
 
-    def _progress(self, state: State) -> tuple[int, int]:
+    def _progress(self, state: State) -> tuple[int, int | None]:
         answered = len(state["path"])
         if state["done"]:
             return answered, answered
+        return answered + 1, self._certain_total(state)
+
+    def _certain_total(self, state: State) -> int | None:
+        """How many questions this run asks in all, or None when that depends on answers to come.
+
+        Questions before the current one are settled: answered, skipped or never shown. Every
+        later question's condition is evaluated in three-valued logic, where an answer still to
+        come is unknown; the total is certain when each later question is certainly shown or
+        certainly not. Answering only adds knowledge, so a certain total stays the same.
+        """
         start = self._index[state["current"]]
-        remaining = sum(
-            1
-            for question in self.survey.questions[start:]
-            if self.is_shown(question, state["answers"])
-        )
-        return answered + 1, answered + remaining
+        answers = state["answers"]
+        unknown = {self.survey.questions[start].id}
+        shown = 1
+        for question in self.survey.questions[start + 1 :]:
+            verdict = (
+                True
+                if question.show_if is None
+                else _maybe(question.show_if, answers, unknown)
+            )
+            if verdict is None:
+                return None
+            if verdict:
+                unknown.add(question.id)
+                shown += 1
+        return len(state["path"]) + shown
 
     def _step(self, state: State) -> Step:
         if state["done"]:
@@ -339,6 +364,22 @@ class Engine:
         number, total = self._progress(state)
         question = self.survey.questions[self._index[state["current"]]]
         return Ask(question, number, total, state)
+
+
+def _maybe(condition: Condition, answers: Mapping[str, Any], unknown: set[str]) -> bool | None:
+    """A condition in three-valued (Kleene) logic: None when it depends on an unknown answer."""
+    if isinstance(condition, AllOf | AnyOf):
+        results = [_maybe(item, answers, unknown) for item in condition.items]
+        decisive = isinstance(condition, AnyOf)  # any: one True decides; all: one False
+        if decisive in results:
+            return decisive
+        return None if None in results else not decisive
+    if isinstance(condition, Not):
+        inner = _maybe(condition.item, answers, unknown)
+        return None if inner is None else not inner
+    if condition.question in unknown:
+        return None
+    return evaluate(condition, answers)
 
 
 def answer_label(question: Question, value: Any, lang: str | None, default_lang: str = "nl") -> str:

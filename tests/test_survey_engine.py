@@ -55,11 +55,12 @@ def run(engine: Engine, *inputs: Any) -> Step:
     return step
 
 
-def test_start_asks_the_first_question_counting_only_shown_questions(engine: Engine) -> None:
+def test_start_shows_no_total_while_it_depends_on_answers_to_come(engine: Engine) -> None:
     step = ask(engine.current(engine.start()))
     assert step.question.id == "grade"
-    # freq, noise_follow and why_low are hidden until their conditions hold.
-    assert (step.number, step.total) == (1, 5)
+    # freq, noise_follow and why_low may or may not be asked: no total yet.
+    assert (step.number, step.total) == (1, None)
+    assert engine.progress(step.state) == (1, None)
 
 
 @pytest.mark.parametrize(
@@ -84,10 +85,17 @@ def test_grade_refuses_everything_else_and_keeps_the_state(engine: Engine, value
     assert step.message("nl") == "Kies een cijfer van 1 tot en met 10."
 
 
-def test_low_grade_adds_the_follow_up_to_the_total(engine: Engine) -> None:
-    assert ask(run(engine, "8")).total == 5
-    step = ask(run(engine, "4"))
-    assert (step.number, step.total) == (2, 6)  # why_low now counts
+def test_the_total_appears_once_every_condition_is_settled(engine: Engine) -> None:
+    # After ever: freq and why_low are settled, noise_follow still waits for issues.
+    assert ask(run(engine, "8", "nee")).total is None
+    # After issues every condition is settled: grade, ever, opinion, issues, remark.
+    step = ask(run(engine, "8", "nee", "eens", ["rommel"]))
+    assert (step.question.id, step.number, step.total) == ("remark", 5, 5)
+    # A low grade, ja and noise: freq, noise_follow and why_low are all asked.
+    step = ask(run(engine, "4", "ja", "vaak", "eens", ["lawaai"]))
+    assert (step.question.id, step.number, step.total) == ("noise_follow", 6, 8)
+    step = ask(engine.answer(step.state, "nee"))
+    assert (step.question.id, step.number, step.total) == ("why_low", 7, 8)
 
 
 @pytest.mark.parametrize("value", ["ja", "1", 1, "Ja", " yes ", "JA."])
@@ -95,13 +103,13 @@ def test_yesno_by_id_number_or_label_in_any_language(engine: Engine, value: Any)
     step = ask(run(engine, 8, value))
     assert step.state["answers"]["ever"] == "ja"
     assert step.question.id == "freq"  # skip logic: shown because ever == ja
-    assert (step.number, step.total) == (3, 6)
+    assert (step.number, step.total) == (3, None)
 
 
 def test_skip_logic_hides_the_follow_up_on_nee(engine: Engine) -> None:
     step = ask(run(engine, 8, "nee"))
     assert step.question.id == "opinion"
-    assert (step.number, step.total) == (3, 5)
+    assert (step.number, step.total) == (3, None)
 
 
 def test_choice_refuses_unknown_options_with_the_count(engine: Engine) -> None:
@@ -117,7 +125,7 @@ def test_back_removes_the_answer_and_reasks(engine: Engine) -> None:
     back = ask(engine.back(at_freq.state))
     assert back.question.id == "ever"
     assert "ever" not in back.state["answers"]
-    assert (back.number, back.total) == (2, 5)
+    assert (back.number, back.total) == (2, None)
     # Answering differently now takes the other branch.
     assert ask(engine.answer(back.state, "nee")).question.id == "opinion"
 

@@ -61,7 +61,7 @@ def check_run(survey: Survey, script: list[tuple[str, Any]]) -> None:
             assert step.message("nl") and step.message("ar")
             json.dumps(step.params)
         elif isinstance(step, Ask):
-            assert 1 <= step.number <= step.total <= len(survey.questions)
+            assert 1 <= step.number <= (step.total or step.number) <= len(survey.questions)
             assert engine.is_shown(step.question, step.state["answers"])
             again = engine.current(stored)
             assert isinstance(again, Ask) and again.question == step.question
@@ -178,3 +178,69 @@ def test_answering_the_first_option_always_finishes(source: str) -> None:
         step = engine.answer(step.state, value)
     assert isinstance(step, Done)
     assert len(step.answers) == len(step.state["path"])
+
+
+def valid_answer(draw: st.DrawFn, question: Any) -> Any:
+    """Any answer the question accepts (options, grades, ticks, text), or None for a skip."""
+    if question.optional and draw(st.integers(0, 3)) == 0:
+        return None
+    if question.type == "grade":
+        return draw(st.integers(1, 10))
+    if question.type == "text":
+        return draw(st.sampled_from(["x", "y", "z"]))
+    ids = question.option_ids
+    if question.type == "multi":
+        nones = [option.id for option in question.options if option.none]
+        if nones and draw(st.booleans()):
+            return [nones[0]]
+        plain = [oid for oid in ids if oid not in nones]
+        return draw(st.lists(st.sampled_from(plain), min_size=1, max_size=len(plain), unique=True))
+    return draw(st.sampled_from(ids))
+
+
+def check_progress(survey: Survey, data: st.DataObject) -> None:
+    """Answer, skip and go back at random; every total shown holds until the run is done."""
+    engine = Engine(survey)
+    step = engine.current(engine.start())
+    promised: int | None = None  # the total shown since the last back
+    number, backs = 1, 3
+    for _ in range(len(survey.questions) + 2 * backs + 1):
+        if isinstance(step, Done):
+            if promised is not None:
+                assert len(step.state["path"]) == promised
+            return
+        assert isinstance(step, Ask)
+        assert step.number == number
+        if all(question.show_if is None for question in survey.questions):
+            assert step.total == len(survey.questions)  # nothing to wait for
+        if promised is not None:
+            assert step.total == promised, "a total once shown changed"
+        elif step.total is not None:
+            promised = step.total
+        if step.total is not None:
+            assert step.number <= step.total <= len(survey.questions)
+        if backs and step.number > 1 and data.draw(st.integers(0, 9), label="back?") == 0:
+            backs -= 1
+            step = engine.back(step.state)
+            assert isinstance(step, Ask)
+            promised, number = None, step.number
+            continue
+        answer = valid_answer(data.draw, step.question)
+        step = engine.skip(step.state) if answer is None else engine.answer(step.state, answer)
+        assert not isinstance(step, Invalid), step
+        number += 1
+    raise AssertionError("the run did not finish")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(survey_files(), st.data())
+def test_a_total_once_shown_never_changes_and_is_the_number_asked(
+    source: str, data: st.DataObject
+) -> None:
+    check_progress(load_survey_text(source, "generated.yaml"), data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_the_default_survey_keeps_its_total(data: st.DataObject) -> None:
+    check_progress(DEFAULT, data)
