@@ -32,8 +32,14 @@ def question_text(ctx: Context, engine: Engine, step: Ask, lang: str) -> str:
     question = step.question
     lang = survey_language(engine.survey, lang)
     ui = _ui(ctx, lang, "survey.progress")
+    # No total while it depends on answers still to come (the engine says when it is certain).
+    progress = (
+        ctx.text(ui, "survey.progress_open", number=step.number)
+        if step.total is None
+        else ctx.text(ui, "survey.progress", number=step.number, total=step.total)
+    )
     parts = [
-        f"<i>{ctx.text(ui, 'survey.progress', number=step.number, total=step.total)}</i>",
+        f"<i>{progress}</i>",
         f"<b>{html.escape(question.text[lang])}</b>",
     ]
     if question.type == "text":

@@ -342,9 +342,7 @@ class Engine:
         shown = 1
         for question in self.survey.questions[start + 1 :]:
             verdict = (
-                True
-                if question.show_if is None
-                else _maybe(question.show_if, answers, unknown)
+                True if question.show_if is None else _maybe(question.show_if, answers, unknown)
             )
             if verdict is None:
                 return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 
 from locales.catalogue import Catalogue, default_catalogue
@@ -9,6 +11,7 @@ from surveys.engine import Ask, Done, Engine, Invalid, State, Step, answer_label
 from surveys.schema import Question, Survey
 
 BACK_TOKENS = frozenset({"<", "terug", "back"})
+_TAG = re.compile(r"</?[a-z]+[^>]*>")
 SKIP_TOKENS = frozenset({"", "-"})
 
 
@@ -32,7 +35,7 @@ class Preview:
     def render(self, step: Ask) -> list[str]:
         """The lines that show a question, its options and how to answer."""
         question = step.question
-        heading = self.t("engine.preview.progress", number=step.number, total=step.total)
+        heading = self.progress(step)
         if question.optional:
             heading += " " + self.t("engine.preview.optional")
         lines = [heading, self.survey.text(question.text, self.lang)]
@@ -45,6 +48,21 @@ class Preview:
             hints.append(self.t("engine.preview.hint_back"))
         lines.append(" ".join(hints))
         return lines
+
+    def progress(self, step: Ask) -> str:
+        """'Vraag 3 van 14', or 'Vraag 3' while the total depends on answers to come."""
+        if step.total is None:
+            return self.t("engine.preview.progress_open", number=step.number)
+        return self.t("engine.preview.progress", number=step.number, total=step.total)
+
+    def closing(self) -> list[str]:
+        """What the bot says after the last question: the survey's thanks (or the bot's own),
+        then where to go in an emergency, as in Telegram but without the HTML."""
+        if self.survey.thanks:
+            thanks = self.survey.text(self.survey.thanks, self.lang)
+        else:
+            thanks = plain(self.t("survey.thanks"))
+        return [thanks, plain(self.t("safety"))]
 
     def hint(self, question: Question) -> str:
         """How to type an answer to this question."""
@@ -96,9 +114,9 @@ class Preview:
                 write("")
                 for text in self.summary(step):
                     write(text)
-                if self.survey.thanks:
+                for text in self.closing():
                     write("")
-                    write(self.survey.text(self.survey.thanks, self.lang))
+                    write(text)
                 return 0
             if isinstance(step, Invalid):
                 write(f"! {step.message(self.lang, self.catalogue)}")
@@ -110,8 +128,13 @@ class Preview:
             line = read_line()
             if line is None:
                 write("")
-                write(self.t("engine.preview.eof", number=step.number, total=step.total))
+                write(self.t("engine.preview.eof", number=step.number))
                 return 1
             if echo:
                 write(f"> {line.rstrip(chr(10))}")
             step = self.respond(step, line.rstrip("\r\n"))
+
+
+def plain(text: str) -> str:
+    """A catalogue text (Telegram HTML) as plain text for the terminal."""
+    return html.unescape(_TAG.sub("", text))
