@@ -7,6 +7,7 @@ from typing import Any
 
 from digests.model import NONE_OPTIONS, TOTAL, UNKNOWN, Cell, PublishedTable, QuestionInfo
 from digests.suppression import headline_measure, measure_names
+from locales import numbers
 from locales.catalogue import Catalogue, default_catalogue
 
 TELEGRAM_LIMIT = 4096
@@ -28,7 +29,7 @@ class Safe(str):
 
 
 class _Fmt:
-    """Numbers and catalogue texts in one language."""
+    """Numbers (as the language writes them) and catalogue texts in one language."""
 
     def __init__(self, lang: str, catalogue: Catalogue) -> None:
         self.lang = lang
@@ -41,16 +42,13 @@ class _Fmt:
         return Safe(template.format_map(safe) if safe else template)
 
     def number(self, value: float, decimals: int = 1) -> str:
-        text = f"{value:,.{decimals}f}"
-        if self.lang == "nl":
-            text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-        return text
+        return numbers.number(value, self.lang, decimals)
 
     def count(self, value: int) -> str:
-        return self.number(value, 0)
+        return numbers.count(value, self.lang)
 
     def percent(self, share: float) -> str:
-        return f"{self.number(100 * share, 0)}%"
+        return numbers.percent(share, self.lang)
 
     def signed(self, value: float, share: bool) -> str:
         if share:

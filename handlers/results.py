@@ -15,15 +15,11 @@ from digests.model import PublishedTable
 from digests.suppression import yes_option
 from handlers.context import services
 from handlers.replies import reply
+from locales import numbers
 from storage.residents import find_resident
 from usecases.services import Services
 
 TOP_ITEMS = 3
-
-
-def _number(value: float, lang: str, decimals: int = 1) -> str:
-    text = f"{value:.{decimals}f}"
-    return text.replace(".", ",") if lang == "nl" else text
 
 
 def render_results(svc: Services, lang: str, results: Results) -> str:
@@ -39,14 +35,14 @@ def render_results(svc: Services, lang: str, results: Results) -> str:
         t(
             "as_of",
             round=html.escape(table.round_name, quote=False),
-            date=f"{results.as_of.astimezone(tz):%d-%m-%Y}",
+            date=numbers.day(results.as_of.astimezone(tz).date(), lang),
         ),
     ]
     started = table.cell("current", TOTAL, "respondents", "started")
     if started is None or not started.shown:
         lines.append(t("too_few", min_n=table.min_n))
         return "\n".join(lines)
-    lines.append(t("responses", n=started.n))
+    lines.append(t("responses", n=numbers.count(started.n or 0, lang)))
     lines.append("")
     for q in table.questions:
         label = html.escape(q.label_in(lang), quote=False)
@@ -57,7 +53,14 @@ def render_results(svc: Services, lang: str, results: Results) -> str:
             if not cell.shown or cell.value is None:
                 lines.append(t("hidden", label=label))
             else:
-                lines.append(t("mean", label=label, value=_number(cell.value, lang), n=cell.n))
+                lines.append(
+                    t(
+                        "mean",
+                        label=label,
+                        value=numbers.number(cell.value, lang),
+                        n=numbers.count(cell.n or 0, lang),
+                    )
+                )
         elif q.type == "yesno":
             cell = table.cell("current", TOTAL, q.id, "share:" + yes_option(q))
             if cell is None:
@@ -65,8 +68,10 @@ def render_results(svc: Services, lang: str, results: Results) -> str:
             if not cell.shown or cell.value is None:
                 lines.append(t("hidden", label=label))
             else:
-                share = _number(100 * cell.value, lang, 0) + "%"
-                lines.append(t("share", label=label, value=share, n=cell.n))
+                share = numbers.percent(cell.value, lang)
+                lines.append(
+                    t("share", label=label, value=share, n=numbers.count(cell.n or 0, lang))
+                )
         elif q.type == "multi":
             shares = []
             for oid in q.option_ids:
@@ -77,7 +82,7 @@ def render_results(svc: Services, lang: str, results: Results) -> str:
             shares.sort(key=lambda pair: -pair[0])
             if shares:
                 items = ", ".join(
-                    f"{html.escape(name, quote=False)} ({_number(100 * v, lang, 0)}%)"
+                    f"{html.escape(name, quote=False)} ({numbers.percent(v, lang)})"
                     for v, name in shares[:TOP_ITEMS]
                 )
                 lines.append(t("top", label=label, items=items))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,7 @@ async def test_results_for_a_resident_with_suppression(
         assert "Results Utrecht Overvecht" in text
         assert "12 residents took part" in text
         assert "Liveability: average 7.0 (n=12)" in text
+        assert re.search(r"as of \d{1,2} November 2026", text)  # the date as English writes it
         assert "not a random sample" in text
         # Leeuwarden-Oost has 4 responses: no figures for its residents.
         dirk = h.user("Dirk")

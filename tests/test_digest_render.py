@@ -137,3 +137,21 @@ def test_csv_excel_nl_and_plain() -> None:
     assert not render_csv(table, excel_nl=False).startswith(b"\xef\xbb\xbf")
     assert plain[0].keys() == rows[0].keys()
     assert float(plain[rows.index(total)]["value"]) == float(total["value"].replace(",", "."))
+
+
+def test_numbers_as_each_language_writes_them() -> None:
+    lines = {
+        lang: "\n".join(build_digest(make_input(), lang=lang, chart=False).messages)
+        for lang in ("nl", "en", "tr", "pl", "ar")
+    }
+    # All focus areas together: a mean with one decimal and 1045 respondents.
+    assert "Alle focusgebieden samen: 6,6 (n=1.045)" in lines["nl"]
+    assert "All focus areas together: 6.6 (n=1,045)" in lines["en"]
+    assert "Tüm odak bölgeleri birlikte: 6,6 (n=1.045)" in lines["tr"]
+    assert "(n=1\u00a0045)" in lines["pl"] and ": 6,6 (n=" in lines["pl"]
+    assert "\u20686.6\u2069 (\u2068n=1,045\u2069)" in lines["ar"]  # Latin digits, as typed
+    # Percentages: the sign before the number in Turkish only.
+    assert re.search(r"(?<![%\d])%\d+\b", lines["tr"]) and not re.search(r"\d%", lines["tr"])
+    for lang in ("nl", "en", "pl", "ar"):
+        assert re.search(r"\b\d+%", lines[lang]) and not re.search(r"%\d", lines[lang]), lang
+    assert "6.6" not in lines["nl"] + lines["tr"] + lines["pl"]
