@@ -99,6 +99,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Days after which free-text answers and inactive residents' data are erased.",
     )
+    controller: str | None = Field(
+        default=None,
+        description="Who is responsible for residents' data under the AVG/GDPR (the "
+        "verwerkingsverantwoordelijke), with how to reach them, e.g. 'Gemeente Utrecht, "
+        "privacy@utrecht.nl'. Shown to residents in the consent notice and /privacy; set it "
+        "before going live (unset, residents are told it is not set yet).",
+    )
     outbox_rate: float = Field(
         default=30.0, gt=0, description="Messages per second the outbox sender sends at most."
     )

@@ -106,7 +106,8 @@ async def privacy_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """The privacy notice in full, and where to go in an emergency."""
     svc = services(context)
     lang = await _language_of(update, context)
-    await reply(update, context, svc.text(lang, "privacy") + "\n\n" + svc.text(lang, "safety"))
+    notice = svc.journey_context(svc.clock.now()).privacy_text(lang, "privacy")
+    await reply(update, context, notice + "\n\n" + svc.text(lang, "safety"))
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

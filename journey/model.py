@@ -8,11 +8,13 @@ an update may need (a round, another response, a survey's engine) within the sam
 from __future__ import annotations
 
 import copy
+import html
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from journey.actions import Action
+from locales import numbers
 from locales.catalogue import Catalogue
 from locales.detection import Detection, LanguageDetector
 from surveys.areas import Areas
@@ -120,10 +122,28 @@ class Context:
     detector: LanguageDetector
     now: datetime
     telegram_language: str | None = None  # the resident's Telegram language, if one offered
+    # What the privacy notice says, from the settings (never typed into a text): who answers for
+    # the data (None: not set yet), how long data are kept, the smallest number of answers shown.
+    controller: str | None = None
+    retention_days: int | None = None
+    min_cell_size: int | None = None
 
     def text(self, lang: str | None, key: str, **params: Any) -> str:
         """A catalogue text."""
         return self.catalogue.get(lang, key, **params)
+
+    def privacy_text(self, lang: str | None, key: str) -> str:
+        """A privacy text (consent.notice, privacy) with the controller and retention filled in."""
+        if self.retention_days is None or self.min_cell_size is None:
+            raise ValueError("the journey context has no retention or cell size for the notice")
+        controller = self.controller or self.text(lang, "controller_unset")
+        return self.text(
+            lang,
+            key,
+            controller=html.escape(controller),
+            days=numbers.count(self.retention_days, lang),
+            min_n=numbers.count(self.min_cell_size, lang),
+        )
 
 
 # ---- inputs ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def intro(ctx: Context, lang: str, payload: str = "", source: str = "") -> list[
     return [
         Send(ctx.text(lang, "intro")),
         Send(
-            ctx.text(lang, "consent.notice"),
+            ctx.privacy_text(lang, "consent.notice"),
             [
                 [Button(ctx.text(lang, "consent.button"), act.Consent(payload, lang, source))],
                 [Button(ctx.text(lang, "consent.decline"), act.Decline(lang))],

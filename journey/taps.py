@@ -81,7 +81,9 @@ def _consent(
     out.resident = resident
     if message_id is not None:
         done = (
-            ctx.text(language, "consent.notice") + "\n\n✓ " + ctx.text(language, "consent.button")
+            ctx.privacy_text(language, "consent.notice")
+            + "\n\n✓ "
+            + ctx.text(language, "consent.button")
         )
         out.edits.append(Edit(message_id, done))
     if given.payload:

@@ -86,6 +86,8 @@ class Journey:
             detector=detector,
             now=datetime(2026, 11, 2, 9, tzinfo=UTC),
             telegram_language=tg,
+            retention_days=730,
+            min_cell_size=10,
         )
         self.out = Outcome(None)
         self.next_message = 100

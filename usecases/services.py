@@ -59,6 +59,9 @@ class Services:
             detector=self.detector,
             now=now,
             telegram_language=code if code in offered else None,
+            controller=self.settings.controller,
+            retention_days=self.settings.retention_days,
+            min_cell_size=self.settings.min_cell_size,
         )
 
     @property
