@@ -53,6 +53,8 @@ def question_infos(definition: Mapping[str, Any], catalogue: Catalogue) -> list[
     survey = Survey.from_json(definition)
     infos = []
     for q in survey.questions:
+        if not q.digest:
+            continue  # e.g. the profile: never a digest cell, however many answered
         key = f"alliance.labels.{q.id}"
         labels = {
             lang: catalogue.get(lang, key)

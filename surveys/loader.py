@@ -50,6 +50,7 @@ QUESTION_KEYS = (
     "reverse",
     "max_length",
     "dont_know",
+    "digest",
 )
 OPTION_KEYS = ("id", "label", "none")
 CONDITION_KEYS = ("question", *OPERATORS, *COMBINATORS)
@@ -418,6 +419,14 @@ class _Reader:
             self.problem(
                 fields["reverse"][1], "'reverse' only applies to grade and agree5 questions", qid
             )
+        digest = self.flag(fields["digest"][1], "digest", qid) if "digest" in fields else True
+        if not digest and qtype == "text":
+            self.problem(
+                fields["digest"][1],
+                "text answers never reach a digest as figures; 'digest' only applies to "
+                "questions with answers to count",
+                qid,
+            )
         item = None
         if "item" in fields:
             item = self.raw(fields["item"][1], "'item'", qid)
@@ -450,6 +459,7 @@ class _Reader:
             item=item,
             reverse=reverse,
             max_length=max_length,
+            digest=digest,
             line=_line(node),
         )
 

@@ -90,6 +90,8 @@ class Question:
     item: str | None = None
     reverse: bool = False
     max_length: int | None = None
+    # False: counted for the export only, never shown in a digest or /results (e.g. a profile).
+    digest: bool = True
     line: int | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -130,6 +132,8 @@ class Question:
             data["reverse"] = True
         if self.max_length is not None:
             data["max_length"] = self.max_length
+        if not self.digest:
+            data["digest"] = False
         return data
 
 
@@ -231,4 +235,5 @@ def _question(data: Mapping[str, Any]) -> Question:
         item=data.get("item"),
         reverse=bool(data.get("reverse", False)),
         max_length=data.get("max_length"),
+        digest=bool(data.get("digest", True)),
     )
