@@ -38,6 +38,7 @@ from storage.rounds import ensure_standing_round
 from storage.survey_versions import store_survey_version
 from storage.tallies import rebuild_tallies
 from surveys.areas import load_areas
+from surveys.engine import Engine
 from surveys.loader import load_survey
 
 SURVEY = Path(__file__).resolve().parents[1] / "surveys" / "buurtpeiling.yaml"
@@ -70,17 +71,25 @@ def stamp(moment: datetime, postgres: bool) -> str:
 
 
 class Generator:
-    """Realistic answers: area-specific grade levels, skip logic, a few ticked nuisances."""
+    """Realistic answers: area-specific grade levels, skip logic, nuisance, optional modules."""
 
     def __init__(self, rng: random.Random, survey: Any, areas: Any) -> None:
         self.rng = rng
         self.survey = survey
+        self.engine = Engine(survey)
         self.areas = list(areas.all())
         # Bigger areas answer more; each area and neighbourhood has its own level.
         self.weights = [rng.uniform(0.5, 2.0) for _ in self.areas]
         self.level = {a.code: rng.uniform(5.0, 7.5) for a in self.areas}
-        self.nuisance = [o.id for o in survey.question("nuisance").options if o.id != "geen"]
-        self.nuisance_w = [rng.uniform(0.2, 3.0) for _ in self.nuisance]
+        # Each nuisance problem is common or rare: weights of vaak / soms / (bijna) nooit.
+        self.often = {
+            q.id: [rng.uniform(0.1, 1.0), rng.uniform(0.5, 1.5), rng.uniform(0.5, 2.0)]
+            for q in survey.questions
+            if q.id.startswith("nuisance_")
+        }
+        self.modules = [
+            (o.id, rng.uniform(0.1, 0.3)) for o in survey.question("more_topics").options
+        ]
 
     def grade(self, level: float) -> int:
         return max(1, min(10, round(self.rng.gauss(level, 1.6))))
@@ -93,32 +102,40 @@ class Generator:
         area = rng.choices(self.areas, self.weights)[0]
         hood = rng.choice(area.neighbourhoods).code if rng.random() > 0.05 else None
         level = self.level[area.code]
-        out: list[tuple[str, Any, str | None]] = [
-            ("grade_liveability", self.grade(level), None),
-            ("grade_safety", self.grade(level - 0.3), None),
-            ("trend", self.choice("trend"), None),
-        ]
-        unsafe = rng.choices(["ja", "nee", "weet_niet"], [0.4, 0.55, 0.05])[0]
-        out.append(("unsafe_ever", unsafe, None))
-        if unsafe == "ja":
-            out.append(("unsafe_freq", self.choice("unsafe_freq"), None))
-        out.append(("unsafe_night", self.choice("unsafe_night"), None))
-        for qid in ("cohesion_know", "cohesion_pleasant", "cohesion_help", "cohesion_home"):
-            out.append((qid, self.choice(qid), None))
-        k = rng.choices([0, 1, 2, 3, 4], [0.15, 0.3, 0.3, 0.15, 0.1])[0]
-        ticked = sorted(set(rng.choices(self.nuisance, self.nuisance_w, k=k))) or ["geen"]
-        out.append(("nuisance", ticked, None))
-        out.append(("satisfaction_police", self.choice("satisfaction_police"), None))
-        out.append(("satisfaction_municipality", self.choice("satisfaction_municipality"), None))
-        if rng.random() < 0.25:
-            words = " ".join(rng.choices(WORDS, k=rng.randint(3, 12)))
-            out.append(
-                (
-                    "improve",
-                    words,
-                    rng.choices(["nl", "en", "tr", "ar", "pl"], [0.7, 0.1, 0.1, 0.05, 0.05])[0],
-                )
-            )
+        given: dict[str, Any] = {}
+        out: list[tuple[str, Any, str | None]] = []
+        for q in self.survey.questions:
+            if not self.engine.is_shown(q, given):
+                continue
+            language = None
+            if q.id == "grade_liveability":
+                value: Any = self.grade(level)
+            elif q.id == "grade_safety":
+                value = self.grade(level - 0.3)
+            elif q.id == "unsafe_ever":
+                value = rng.choices(["ja", "nee", "weet_niet"], [0.4, 0.55, 0.05])[0]
+            elif q.id in self.often:
+                value = rng.choices(["vaak", "soms", "nooit"], self.often[q.id])[0]
+            elif q.id == "more_topics":
+                value = [
+                    oid for oid, share in self.modules if oid != "geen" and rng.random() < share
+                ]
+                value = value or ["geen"]
+            elif q.type == "text":
+                if rng.random() >= 0.25:
+                    continue
+                value = " ".join(rng.choices(WORDS, k=rng.randint(3, 12)))
+                language = rng.choices(["nl", "en", "tr", "ar", "pl"], [0.7, 0.1, 0.1, 0.05, 0.05])[
+                    0
+                ]
+            elif q.type == "grade":
+                value = self.grade(level)
+            elif q.optional and rng.random() < 0.1:
+                continue  # skipped
+            else:
+                value = self.choice(q.id)
+            given[q.id] = value
+            out.append((q.id, value, language))
         return area.code, hood, out
 
 

@@ -67,8 +67,10 @@ async def resident_session(user: UserHandle) -> int:
     ]
     steps += [("option", o) for o in ("vooruit", "ja", "soms", "zelden_nooit")]
     steps += [("option", "eens")] * 4
-    steps += [("option", o) for o in ("rommel", "hondenpoep", "~d", "tevreden", "neutraal")]
+    steps += [("option", o) for o in ("vaak", "soms", "nooit", "vaak", "soms", "nooit")]
+    steps += [("option", o) for o in ("tevreden", "neutraal", "schoon")]
     steps += [("send", "Meer groen en minder rommel op straat")]
+    steps += [("option", o) for o in ("geen", "~d")]  # no optional modules
     for kind, value in steps:
         if kind == "send":
             await user.send(value)

@@ -30,8 +30,22 @@ async def onboard(h: BotHarness, user: Any, postcode: str = "3563") -> None:
     await user.send(postcode)
 
 
-async def answer_default_survey(user: Any, *, unsafe: bool = True, text: str | None = None) -> None:
-    """Answer every question of the default survey through buttons and typing."""
+# The six nuisance problems everyone rates, in survey order, and how often each happens.
+NUISANCE = {
+    "nuisance_litter": "vaak",
+    "nuisance_dogs": "soms",
+    "nuisance_speeding": "nooit",
+    "nuisance_parking": "vaak",
+    "nuisance_drugs": "soms",
+    "nuisance_noise": "nooit",
+}
+
+
+async def answer_default_survey(
+    user: Any, *, unsafe: bool = True, text: str | None = None, topics: tuple[str, ...] = ()
+) -> None:
+    """Answer the default survey's questions through buttons and typing (no optional module
+    unless `topics` names some: then they are left open for the caller)."""
     await user.tap(GRADE_LIVEABILITY)
     await user.tap(GRADE_SAFETY)
     await user.tap(data=button_data(user, "vooruit"))
@@ -41,15 +55,18 @@ async def answer_default_survey(user: Any, *, unsafe: bool = True, text: str | N
     await user.tap(data=button_data(user, "zelden_nooit"))
     for _ in range(4):
         await user.tap(data=button_data(user, "eens"))
-    await user.tap(data=button_data(user, "rommel"))
-    await user.tap(data=button_data(user, "hondenpoep"))
-    await user.tap(data=button_data(user, "~d"))
+    for how_often in NUISANCE.values():
+        await user.tap(data=button_data(user, how_often))
     await user.tap(data=button_data(user, "tevreden"))
     await user.tap(data=button_data(user, "neutraal"))
+    await user.tap(data=button_data(user, "schoon"))
     if text is None:
         await user.tap(data=button_data(user, "~s"))
     else:
         await user.send(text)
+    for topic in topics or ("geen",):
+        await user.tap(data=button_data(user, topic))
+    await user.tap(data=button_data(user, "~d"))
 
 
 def button_data(user: Any, option: str) -> str:
@@ -79,7 +96,7 @@ async def test_resident_completes_survey_and_answers_are_stored(
     async with BotHarness(emulator, make_app(services)) as h:
         alice = h.user("Alice", username="alice_nl", language_code="nl")
         await onboard(h, alice, postcode="3563 AB 12")
-        assert "Vraag 1 van" in alice.last_message().visible_text
+        assert alice.last_message().visible_text.startswith("Vraag 1\n")  # no total yet
         await answer_default_survey(alice, text="Meer groen en minder rommel, bel me op 0612345678")
         assert "dank" in alice.last_message().visible_text.lower()
 
@@ -101,7 +118,8 @@ async def test_resident_completes_survey_and_answers_are_stored(
     assert answers["grade_safety"] == 6
     assert answers["unsafe_ever"] == "ja"
     assert answers["unsafe_freq"] == "soms"
-    assert answers["nuisance"] == ["rommel", "hondenpoep"]
+    assert {qid: answers[qid] for qid in NUISANCE} == NUISANCE
+    assert answers["priority"] == "schoon" and answers["more_topics"] == ["geen"]
     assert answers["improve"].startswith("Meer groen")
     # No raw Telegram id, name or username anywhere in the resident's rows.
     with services.db.session() as session:
@@ -116,12 +134,12 @@ async def test_answered_question_becomes_a_record_without_buttons(
         bob = h.user("Bob", language_code="en")
         await onboard(h, bob)
         question = bob.last_message()
-        assert "Question 1 of" in question.visible_text
+        assert question.visible_text.startswith("Question 1\n")
         await bob.tap("8")
         record = emulator.message(bob.chat_id, question.message_id)
         assert record.buttons == []
         assert "→ 8" in record.visible_text
-        assert "Question 2 of" in bob.last_message().visible_text
+        assert bob.last_message().visible_text.startswith("Question 2\n")
 
 
 async def test_nothing_is_stored_before_consent(
@@ -147,9 +165,9 @@ async def test_restart_midway_resumes_where_the_resident_was(
     async with BotHarness(emulator, make_app(services)) as h2:
         dave = UserHandle(h2, dave.user)
         await dave.send("/start")
-        assert "Vraag 3 van" in dave.last_message().visible_text
+        assert dave.last_message().visible_text.startswith("Vraag 3\n")
         await dave.tap(data=button_data(dave, "achteruit"))
-        assert "Vraag 4 van" in dave.last_message().visible_text
+        assert dave.last_message().visible_text.startswith("Vraag 4\n")
     assert count(services, Answer) == 3
 
 
@@ -283,7 +301,7 @@ async def test_deep_link_preselects_neighbourhood(
         assert hood.name in check.visible_text and "Is that right?" in check.visible_text
         await kim.tap("Yes, that's right")
         assert hood.name in emulator.message(kim.chat_id, check.message_id).visible_text
-        assert "Question 1 of" in kim.last_message().visible_text
+        assert kim.last_message().visible_text.startswith("Question 1\n")
     with services.db.session() as session:
         resident = session.scalars(select(Resident)).one()
         assert resident.neighbourhood_code == hood.code
@@ -316,9 +334,9 @@ async def test_back_and_skip(services: Any, make_app: Any, emulator: Any) -> Non
         await onboard(h, lea)
         await lea.tap("3")
         await lea.tap(data=button_data(lea, "~b"))
-        assert "Vraag 1 van" in lea.last_message().visible_text
+        assert lea.last_message().visible_text.startswith("Vraag 1\n")
         await lea.tap("4")
-        assert "Vraag 2 van" in lea.last_message().visible_text
+        assert lea.last_message().visible_text.startswith("Vraag 2\n")
         await lea.tap(data=button_data(lea, "~b"))
         await lea.tap("5")
     with services.db.session() as session:
@@ -353,7 +371,7 @@ async def test_arabic_writer_without_language_code_is_offered_arabic(
     async with BotHarness(emulator, make_app(services)) as h:
         omar = h.user("Omar", language_code=None)
         await onboard(h, omar)
-        assert "Vraag 1 van" in omar.last_message().visible_text
+        assert omar.last_message().visible_text.startswith("Vraag 1\n")
         await omar.send("أنا لا أفهم الهولندية جيدا من فضلك")
         offer = omar.messages()[-1]
         assert "العربية" in offer.visible_text
@@ -485,3 +503,25 @@ async def test_postcode_in_a_focus_area_places_or_asks_within_it(
             else:
                 texts = " ".join(m.visible_text for m in user.messages())
                 assert area.name in texts, (area.code, texts)
+
+
+async def test_the_total_appears_once_the_modules_are_chosen_and_stays(
+    services: Any, make_app: Any, emulator: Any
+) -> None:
+    async with BotHarness(emulator, make_app(services)) as h:
+        nora = h.user("Nora", language_code="en")
+        await onboard(h, nora)
+        intro = [m.visible_text for m in nora.messages() if "about 3 minutes" in m.visible_text]
+        assert intro, "the survey's own intro comes before the first question"
+        await answer_default_survey(nora, topics=("over_u",))
+        # 21 questions so far (the follow-up on 'ja' included), then the 3 of the profile.
+        headings = []
+        for option in ("van_25_44", "koop", "ja"):
+            headings.append(nora.last_message().visible_text.split("\n")[0])
+            await nora.tap(data=button_data(nora, option))
+        closing = nora.last_message().visible_text
+    assert headings == ["Question 22 of 24", "Question 23 of 24", "Question 24 of 24"]
+    assert closing.startswith("Thank you very much for your answers!")
+    with services.db.session() as session:
+        answers = dict(session.execute(select(Answer.question_id, Answer.value)).all())
+    assert answers["age_band"] == "van_25_44" and answers["children"] == "ja"

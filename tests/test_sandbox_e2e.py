@@ -95,7 +95,7 @@ async def test_bot_subprocess_completes_a_survey_by_polling_the_emulator(tmp_pat
             await anna.send("/start")
             await anna.tap(anna.bot_messages()[-1].buttons[0][0].callback_data or "")
             await anna.tap("v1|lc", done=lambda m: "postcode" in (m.text or "").lower())
-            first = await anna.send("3563", done=lambda m: "Vraag 1 van" in (m.text or ""))
+            first = await anna.send("3563", done=lambda m: "Vraag 1\n" in (m.text or ""))
             for suffix in SURVEY_TAPS[:-1]:
                 await anna.tap(suffix)
             thanks = await anna.tap(SURVEY_TAPS[-1], done=lambda m: "dank" in (m.text or ""))
@@ -116,7 +116,8 @@ async def test_bot_subprocess_completes_a_survey_by_polling_the_emulator(tmp_pat
             }
             assert response.status == "completed"
             assert answers["grade_liveability"] == 7 and answers["grade_safety"] == 6
-            assert answers["nuisance"] == ["rommel", "hondenpoep"]
+            assert answers["nuisance_litter"] == "vaak" and answers["nuisance_dogs"] == "soms"
+            assert answers["priority"] == "schoon" and answers["more_topics"] == ["geen"]
             assert "improve" not in answers  # skipped
     finally:
         db.dispose()

@@ -17,8 +17,9 @@ from surveys.loader import load_default_survey
 ROOT = Path(__file__).parent.parent
 DATA = Path(__file__).parent / "data" / "surveys"
 BUURTSTEM = str(Path(sys.executable).parent / "buurtstem")
-# One full run of the default survey: ever = ja, so the follow-up is asked; improve skipped.
-FULL_RUN = "7\n8\n1\nja\n2\n3\n1\n2\n3\n4\n1,3\n1\n6\n\n"
+# One full run of the default survey: ever = ja, so the follow-up is asked; improve skipped;
+# of the optional modules only the profile (3 questions, the last one skipped).
+FULL_RUN = "7\n8\n1\nja\n2\n3\n1\n2\n3\n4\n1\n2\n3\n1\n2\n3\n1\n6\n3\n\n4\n2\n3\n-\n"
 
 
 def buurtstem(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -40,7 +41,7 @@ def test_validate_the_default_survey_passes() -> None:
     result = buurtstem("survey", "validate", "surveys/buurtpeiling.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        result.stdout.strip() == "OK: surveys/buurtpeiling.yaml (14 questions, nl, en, tr, ar, pl)"
+        result.stdout.strip() == "OK: surveys/buurtpeiling.yaml (41 questions, nl, en, tr, ar, pl)"
     )
 
 
@@ -66,7 +67,7 @@ def test_validate_bad_good_missing_and_garbage_files(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert "OK: surveys/buurtpeiling.yaml (14 questions, nl, en, tr, ar, pl)" in lines
+    assert "OK: surveys/buurtpeiling.yaml (41 questions, nl, en, tr, ar, pl)" in lines
     assert any("broken.yaml:13: question 'unsafe_freq': show_if refers" in line for line in lines)
     assert f"{tmp_path / 'missing.yaml'}: file not found" in lines
     for name in ("garbage.yaml", "list.yaml", "empty.yaml"):
@@ -87,14 +88,19 @@ def test_preview_runs_to_the_summary() -> None:
     result = buurtstem("survey", "preview", "surveys/buurtpeiling.yaml", stdin=FULL_RUN)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Vraag 1 van 13" in out
-    assert "Vraag 5 van 14" in out  # the follow-up on 'ja' raises the total
+    assert "Het duurt ongeveer 3 minuten." in out  # the survey's own intro
+    assert "\nVraag 1\n" in out  # no total while later questions depend on answers to come
+    assert "Vraag 22 van 24" in out and "Vraag 24 van 24" in out  # then a total that holds
+    assert " van 2" not in out.split("Vraag 22 van 24")[0]
     assert "Samenvatting" in out
-    assert "- Is uw buurt het afgelopen jaar vooruit of achteruit gegaan?: Vooruit" in out
+    assert "- Is uw buurt het afgelopen jaar vooruit of achteruit gegaan?: Vooruitgegaan" in out
     assert "onveilig in uw buurt?: Soms" in out
-    assert ": Rommel op straat, Bekladding van muren" in out
+    assert "- Rommel op straat. Hoe vaak komt dat voor in uw buurt?: Vaak" in out
+    assert "’.: Iets over uzelf" in out
     assert "(overgeslagen)" in out
     assert "Lege regel of - = overslaan." in out
+    assert out.rstrip().endswith("Anoniem een misdaad melden: Meld Misdaad Anoniem 0800-7000.")
+    assert "Hartelijk dank voor uw antwoorden!" in out
 
 
 def test_preview_shows_the_bots_message_on_bad_input_and_goes_back() -> None:
@@ -103,13 +109,13 @@ def test_preview_shows_the_bots_message_on_bad_input_and_goes_back() -> None:
     engine = Engine(load_default_survey())
     message = engine.answer(engine.start(), "11")
     assert f"! {message.message('nl')}" in out  # type: ignore[union-attr]
-    assert "leefbaarheid in uw buurt?: 6" in out
+    assert "10 is heel goed.: 6" in out
 
 
 def test_preview_in_english_and_unknown_language() -> None:
     code, out, _ = preview("--lang", "en", stdin=FULL_RUN)
     assert code == 0
-    assert "Question 1 of 13" in out and "Summary" in out
+    assert "\nQuestion 1\n" in out and "Question 24 of 24" in out and "Summary" in out
     code, _, err = preview("--lang", "de")
     assert code == 1
     assert "unknown language 'de'" in err
@@ -119,7 +125,7 @@ def test_preview_in_english_and_unknown_language() -> None:
 def test_preview_eof_and_bad_file_exit_1() -> None:
     code, out, _ = preview(stdin="7\n8\n")
     assert code == 1
-    assert "De invoer hield op voor het einde van de vragenlijst (bij vraag 3 van 13)." in out
+    assert "De invoer hield op voor het einde van de vragenlijst (bij vraag 3)." in out
     code, _, err = preview(str(DATA / "broken.yaml"))
     assert code == 1
     assert "did you mean 'unsafe_ever'?" in err
@@ -132,13 +138,13 @@ def test_preview_skips_only_optional_questions_and_back_words() -> None:
     code, out, _ = preview(stdin="\n7\nterug\n5\n8\n" + FULL_RUN[4:])
     assert code == 0
     assert "! Kies een cijfer van 1 tot en met 10." in out
-    assert "leefbaarheid in uw buurt?: 5" in out
+    assert "10 is heel goed.: 5" in out
 
 
 def test_preview_in_arabic() -> None:
     code, out, _ = preview("--lang", "ar", stdin=FULL_RUN)
     assert code == 0, out
-    assert "السؤال 1 من 13" in out and "الملخص" in out
+    assert "\nالسؤال 1\n" in out and "السؤال 24 من 24" in out and "الملخص" in out
 
 
 SURVEY_HEAD = 'id: t\nversion: "1"\ntitle: T\nintro: Hallo\nlanguages: [nl]\nquestions:\n'

@@ -315,10 +315,14 @@ def test_every_engine_message_exists_in_every_language() -> None:
 def test_default_survey_runs_to_done() -> None:
     survey = load_default_survey()
     engine = Engine(survey)
-    step = run(engine, 7, 6, "gelijk", "ja", "soms", "zelden_nooit", 1, 2, 3, 4, "1,13", 2, 3, "")
+    core = [7, 6, "gelijk", "ja", "soms", "zelden_nooit", 1, 2, 3, 4]
+    nuisance = ["1", "2", "3", "vaak", "soms", "nooit"]
+    step = run(engine, *core, *nuisance, 2, 3, "schoon", "", "5")  # improve skipped, no modules
     assert isinstance(step, Done)
-    assert step.answers["nuisance"] == ["rommel", "lastigvallen"]
+    assert step.answers["nuisance_litter"] == "vaak" and step.answers["nuisance_noise"] == "nooit"
+    assert step.answers["more_topics"] == ["geen"]
     assert "improve" not in step.answers
+    assert len(step.state["path"]) == 21  # the default path: about three minutes
 
 
 def test_engine_imports_no_telegram_sqlalchemy_storage_handlers_or_bot() -> None:

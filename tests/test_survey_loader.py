@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -302,27 +303,70 @@ def test_json_round_trip_and_content_hash() -> None:
         Survey.from_json({"format": 1, "id": "x"})
 
 
-def test_default_survey_matches_the_brief() -> None:
+def test_default_survey_follows_the_vm_and_speaks_plainly() -> None:
     survey = load_default_survey()
     assert survey.languages == ("nl", "en", "tr", "ar", "pl")
-    assert 10 <= len(survey.questions) <= 14
     assert survey.title["nl"] == "Buurtpeiling leefbaarheid en veiligheid"
     q = {question.id: question for question in survey.questions}
-    assert q["grade_liveability"].text["nl"] == (
-        "Welk cijfer van 1 tot en met 10 geeft u voor de leefbaarheid in uw buurt?"
+    # VM wording where the item carries a VM code (a hard word explained after it).
+    assert (
+        q["grade_liveability"]
+        .text["nl"]
+        .startswith(
+            "Welk cijfer van 1 tot en met 10 geeft u voor de leefbaarheid in uw buurt? Leefbaarheid is:"
+        )
     )
     assert q["trend"].text["nl"] == "Is uw buurt het afgelopen jaar vooruit of achteruit gegaan?"
     assert q["unsafe_ever"].text["nl"] == "Voelt u zich weleens onveilig in uw eigen buurt?"
     assert q["unsafe_freq"].text["nl"] == "Voelt u zich vaak, soms of zelden onveilig in uw buurt?"
-    assert q["unsafe_night"].text["nl"] == (
-        "Voelt u zich weleens onveilig als u 's avonds over straat loopt in uw buurt?"
-    )
     assert q["unsafe_freq"].show_if is not None
+    # A frequency question offers frequencies.
+    assert q["unsafe_night"].text["nl"].startswith("Hoe vaak voelt u zich onveilig")
     assert q["cohesion_know"].reverse and q["cohesion_know"].type == "agree5"
-    assert [o.id for o in q["nuisance"].options if o.none] == ["geen"]
-    assert len(q["nuisance"].options) == 16
+    # Every nuisance problem rated on the VM's frequency scale; six asked of everyone.
+    nuisance = [question for question in survey.questions if question.id.startswith("nuisance_")]
+    assert len(nuisance) == 14
+    assert all(question.option_ids == ["vaak", "soms", "nooit"] for question in nuisance)
+    assert [question.show_if is None for question in nuisance] == [True] * 6 + [False] * 8
+    # Neutral stems: both directions named.
+    for question in survey.questions:
+        if question.type == "agree5":
+            assert "eens of oneens" in question.text["nl"], question.id
+        if question.option_ids[:1] == ["zeer_tevreden"]:
+            assert "tevreden of ontevreden" in question.text["nl"], question.id
+    # No stigmatising label, no word above B1 left unexplained.
+    dutch = " ".join(text["nl"] for text in _texts(survey))
+    for word in ("rondhangende", "jongeren die", "straatmeubilair", "Bekladding van muren"):
+        assert word not in dutch, word
+    # One form of address per language.
+    assert not re.search(r"\bPan(a|u)?/Pani\b|\bPan\b|\bPani\b", _all(survey, "pl"))
+    assert "geçen yıl" not in _all(survey, "tr") and "تحالف" not in _all(survey, "ar")
+    assert "confused people" not in _all(survey, "en")
+    # The profile and the choice of modules never reach a digest.
+    assert {question.id for question in survey.questions if not question.digest} == {
+        "more_topics",
+        "age_band",
+        "tenure",
+        "children",
+    }
     assert q["improve"].optional and q["improve"].max_length == 500
-    assert all(question.item for question in survey.questions if question.id != "improve")
+    assert all(
+        question.item
+        for question in survey.questions
+        if question.id not in ("improve", "more_topics")
+    )
+
+
+def _texts(survey: Survey) -> list[dict[str, str]]:
+    texts = [dict(survey.intro), dict(survey.thanks or {})]
+    for question in survey.questions:
+        texts.append(dict(question.text))
+        texts.extend(dict(option.label) for option in question.options)
+    return texts
+
+
+def _all(survey: Survey, lang: str) -> str:
+    return " ".join(text.get(lang, "") for text in _texts(survey))
 
 
 @settings(max_examples=300, deadline=None)

@@ -145,7 +145,7 @@ def test_browser_completes_the_default_survey_and_sees_a_digest(
     page.fill("#text", "3563")
     page.press("#text", "Enter")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.row.in .text')].some(t => t.innerText.includes('Vraag 1 van'))"
+        "() => [...document.querySelectorAll('.row.in .text')].some(t => t.innerText.startsWith('Vraag 1\\n'))"
     )
     # Bold survey texts arrive as entities and are rendered as <b>, never as markup text.
     assert page.locator(".row.in .text b").count() > 0
