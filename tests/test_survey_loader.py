@@ -303,6 +303,27 @@ def test_json_round_trip_and_content_hash() -> None:
         Survey.from_json({"format": 1, "id": "x"})
 
 
+def test_digest_false_keeps_a_question_out_of_digests() -> None:
+    text = GOOD.replace("    type: single\n", "    type: single\n    digest: false\n")
+    survey = load_survey_text(text, "x.yaml")
+    assert not survey.question("unsafe_freq").digest and survey.question("unsafe_ever").digest
+    data = json.loads(json.dumps(survey.to_json()))
+    assert data["questions"][1]["digest"] is False and "digest" not in data["questions"][0]
+    assert Survey.from_json(data) == survey
+    # The digest's view of the stored definition leaves it out; the export keeps every question.
+    from bot.digests import question_infos
+    from locales.catalogue import default_catalogue
+
+    infos = question_infos(data, default_catalogue())
+    assert [info.id for info in infos] == ["unsafe_ever", "remark"]
+    refused = only_problem(
+        GOOD.replace("    max_length: 300\n", "    max_length: 300\n    digest: false\n")
+    )
+    assert refused.question == "remark" and "'digest' only applies" in refused.message
+    wrong = only_problem(GOOD.replace("    type: single\n", "    type: single\n    digest: nee\n"))
+    assert "'digest' must be true or false" in wrong.message
+
+
 def test_default_survey_follows_the_vm_and_speaks_plainly() -> None:
     survey = load_default_survey()
     assert survey.languages == ("nl", "en", "tr", "ar", "pl")
@@ -349,6 +370,21 @@ def test_default_survey_follows_the_vm_and_speaks_plainly() -> None:
         "tenure",
         "children",
     }
+    from bot.digests import question_infos
+    from locales.catalogue import default_catalogue
+
+    in_digest = {info.id for info in question_infos(survey.to_json(), default_catalogue())}
+    assert in_digest == {question.id for question in survey.questions} - {
+        "more_topics",
+        "age_band",
+        "tenure",
+        "children",
+    }
+    # Every question a digest shows has a short label in every language.
+    catalogue = default_catalogue()
+    for qid in in_digest:
+        for lang in survey.languages:
+            assert catalogue.has(lang, f"alliance.labels.{qid}"), (lang, qid)
     assert q["improve"].optional and q["improve"].max_length == 500
     assert all(
         question.item
