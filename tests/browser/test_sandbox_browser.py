@@ -223,7 +223,7 @@ def test_browser_poster_links_many_residents_and_dutch_control_reports(
     # No postcode question: the link told the bot where Noor lives; she confirms it.
     tap(page, page.locator('.kb-button[data-callback="v1|ak"]'))
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.row.in .text')].some(t => t.innerText.includes('Vraag 1 van'))"
+        "() => [...document.querySelectorAll('.row.in .text')].some(t => t.innerText.startsWith('Vraag 1\\n'))"
     )
     assert "3563" not in page.locator("#messages").inner_text()
 
