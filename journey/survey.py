@@ -207,7 +207,11 @@ def typed_answer(
             step,
             out,
             answered_label=label_of(engine, before, step, resident.language),
-            question_message_id=None if lost else response.question_message_id,
+            question_message_id=(
+                response.question_message_id
+                if before.question.type == "text" and not lost
+                else None
+            ),
             text_language=text_language,
             typed=True,
         )
@@ -321,6 +325,9 @@ def question_button(
     if (
         message_id is not None
         and not lost
+        # Only a text question's message id is remembered; on another question a leftover id
+        # (stored late by another instance, after the text was answered) means nothing.
+        and before.question.type == "text"
         and response.question_message_id not in (None, message_id)
     ):
         # A button on an older copy of this text question (e.g. before a restart re-sent it).
