@@ -28,6 +28,7 @@ from telegram import Bot, Update
 from telegram.request import BaseRequest
 
 from bot.clock import Clock
+from bot.retrying import DelegatingRequest
 from storage import inbox as store
 from storage.db import Database
 
@@ -80,24 +81,12 @@ def sanitise_updates(payload: bytes, on_skip: Callable[[], None] | None = None) 
     return json.dumps(body).encode() if changed else payload
 
 
-class ReadableUpdatesRequest(BaseRequest):
+class ReadableUpdatesRequest(DelegatingRequest):
     """The getUpdates request (polling) with unreadable updates turned bare (`sanitise_updates`)."""
 
     def __init__(self, inner: BaseRequest, on_skip: Callable[[], None] | None = None) -> None:
-        self.inner, self.on_skip = inner, on_skip
-
-    @property
-    def read_timeout(self) -> float | None:
-        """The wrapped request's default read timeout."""
-        return self.inner.read_timeout
-
-    async def initialize(self) -> None:
-        """Initialise the wrapped request."""
-        await self.inner.initialize()
-
-    async def shutdown(self) -> None:
-        """Shut the wrapped request down."""
-        await self.inner.shutdown()
+        super().__init__(inner)
+        self.on_skip = on_skip
 
     async def do_request(
         self, url: str, method: str, *args: Any, **kwargs: Any

@@ -81,27 +81,11 @@ def _retry_after(payload: bytes) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-class RetryingRequest(BaseRequest):
-    """A BaseRequest that retries refused and surely-unsent calls; see the module docstring."""
+class DelegatingRequest(BaseRequest):
+    """A BaseRequest that hands every call to `inner`: the base of request wrappers."""
 
-    def __init__(
-        self,
-        inner: BaseRequest,
-        *,
-        max_attempts: int = 5,
-        max_wait: float = 30.0,
-        backoff: float = 0.5,
-        sleep: Sleep | None = None,
-        rng: random.Random | None = None,
-        on_retry: RetryHook | None = None,
-    ) -> None:
+    def __init__(self, inner: BaseRequest) -> None:
         self.inner = inner
-        self.max_attempts = max_attempts
-        self.max_wait = max_wait
-        self.backoff = backoff
-        self.sleep: Sleep = sleep or asyncio.sleep
-        self._rng = rng or random.Random()
-        self.on_retry = on_retry
 
     @property
     def read_timeout(self) -> float | None:
@@ -115,6 +99,29 @@ class RetryingRequest(BaseRequest):
     async def shutdown(self) -> None:
         """Shut the wrapped request down."""
         await self.inner.shutdown()
+
+
+class RetryingRequest(DelegatingRequest):
+    """A BaseRequest that retries refused and surely-unsent calls; see the module docstring."""
+
+    def __init__(
+        self,
+        inner: BaseRequest,
+        *,
+        max_attempts: int = 5,
+        max_wait: float = 30.0,
+        backoff: float = 0.5,
+        sleep: Sleep | None = None,
+        rng: random.Random | None = None,
+        on_retry: RetryHook | None = None,
+    ) -> None:
+        super().__init__(inner)
+        self.max_attempts = max_attempts
+        self.max_wait = max_wait
+        self.backoff = backoff
+        self.sleep: Sleep = sleep or asyncio.sleep
+        self._rng = rng or random.Random()
+        self.on_retry = on_retry
 
     async def do_request(
         self,

@@ -54,6 +54,13 @@ def tap(
         _resident_tap(ctx, world, resident, action, given, out)
 
 
+def _already(ctx: Context, resident: ResidentState | None, out: Outcome) -> bool:
+    """A consent button tapped again after the resident was stored: nothing to do."""
+    if resident is not None:
+        out.notice = ctx.text(resident.language, "notice.processed")
+    return resident is not None
+
+
 def _consent(
     ctx: Context,
     resident: ResidentState | None,
@@ -62,8 +69,7 @@ def _consent(
     out: Outcome,
 ) -> None:
     """Consent given: only now is the resident stored."""
-    if resident is not None:
-        out.notice = ctx.text(resident.language, "notice.processed")
+    if _already(ctx, resident, out):
         return
     shown = given.language if given.language in ctx.offered_languages else None
     language, source = decide_language(
@@ -105,8 +111,7 @@ def _decline(
     out: Outcome,
 ) -> None:
     """ "No, thank you": nothing is stored; say how to come back."""
-    if resident is not None:
-        out.notice = ctx.text(resident.language, "notice.processed")
+    if _already(ctx, resident, out):
         return
     lang = (
         given.language if given.language in ctx.offered_languages else ctx.telegram_language or "nl"
