@@ -20,9 +20,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.digests import DEFAULT_SCHEDULE, run_digest_tick
 from sqlalchemy import delete, func, select, text
 
-from bot.digests import DEFAULT_SCHEDULE, run_digest_tick
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import (
@@ -330,6 +330,7 @@ def build(db: Database, areas: Any, args: argparse.Namespace) -> None:
 def split(db: Database, areas: Any, now: datetime) -> tuple[dict[str, float], float]:
     """Run one tick with its steps clocked: (seconds per step, seconds in all)."""
     import bot.digests as tick
+
     from storage import aggregates
 
     spent: dict[str, float] = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from pathlib import Path
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
@@ -20,11 +19,10 @@ from telegram.ext import (
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.clock import Clock, SystemClock
-from bot.digests import register_digest_jobs
 from bot.inbox import DurableUpdateQueue, ReadableUpdatesRequest
+from bot.jobs import register_jobs
 from bot.ordering import ChatOrderedProcessor
 from bot.retrying import retrying
-from bot.rounds import register_round_jobs
 from bot.settings import Settings
 from handlers import alliance, resident, results
 from handlers.admin import rounds_command
@@ -32,20 +30,15 @@ from handlers.context import METRICS_KEY, SERVICES_KEY
 from locales.catalogue import Catalogue, default_catalogue
 from locales.detection import LanguageDetector
 from storage.db import Database
-from storage.residents import (
-    REDELIVERY_WINDOW,
-    adopt_update_claims,
-    purge_processed_updates,
-)
+from storage.residents import adopt_update_claims
 from storage.rounds import ensure_standing_round
-from storage.survey_versions import store_survey_version
+from storage.survey_versions import store_survey
 from surveys.areas import load_areas
-from surveys.loader import load_survey
+from surveys.loader import DEFAULT_SURVEY_PATH, load_survey
 from usecases.services import Services
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SURVEY = Path(__file__).resolve().parent.parent / "surveys" / "buurtpeiling.yaml"
 SKIPPED_KEY = "buurtstem.skipped"  # the SkipCounter, for the webhook server
 HANDLED_GROUP = 1_000_000  # the last handler group: runs when every other one is done
 RESIDENT_COMMANDS = ("start", "help", "results", "privacy", "language", "area", "stop", "forget")
@@ -56,19 +49,10 @@ def build_services(
 ) -> Services:
     """Load the areas, texts and default survey, and make sure its standing round exists."""
     clock = clock or SystemClock()
-    survey_path = Path(settings.survey_file) if settings.survey_file else DEFAULT_SURVEY
+    survey_path = Path(settings.survey_file) if settings.survey_file else DEFAULT_SURVEY_PATH
     survey = load_survey(survey_path)
     with db.session() as session:
-        stored = store_survey_version(
-            session,
-            survey_id=survey.id,
-            version=survey.version,
-            title=survey.title[survey.languages[0]],
-            definition=survey.to_json(),
-            content_hash=survey.content_hash,
-            source=survey_path.read_text(encoding="utf-8"),
-            now=clock.now(),
-        )
+        stored = store_survey(session, survey, survey_path.read_text(encoding="utf-8"), clock.now())
         ensure_standing_round(session, stored.id, clock.now())
         if settings.bot_id:
             # Update claims from before they were keyed by bot are this bot's.
@@ -179,15 +163,11 @@ def register_handlers(application: Application) -> None:
 
 
 async def _post_init(application: Application) -> None:
-    """Register the command list in each offered language; start housekeeping."""
+    """Register the command list in each offered language; schedule the jobs (bot/jobs.py)."""
     services: Services = application.bot_data[SERVICES_KEY]
     await register_commands(application, services)
-    if application.job_queue is not None:
-        application.job_queue.run_repeating(_housekeeping, interval=timedelta(hours=1), first=5)
-    # Rounds open/close/remind and digests fall due by themselves: ticks through the JobQueue
-    # (the runtime makes them leader-only when several instances run).
-    register_round_jobs(application)
-    register_digest_jobs(application)
+    # Rounds open/close/remind, digests, housekeeping and retention fall due by themselves.
+    register_jobs(application)
 
 
 async def register_commands(application: Application, services: Services) -> None:
@@ -200,17 +180,6 @@ async def register_commands(application: Application, services: Services) -> Non
         await application.bot.set_my_commands(commands, scope=scope, language_code=lang)
         if lang == "nl":
             await application.bot.set_my_commands(commands, scope=scope)
-
-
-async def _housekeeping(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Forget old update ids (Telegram does not redeliver them after 24 hours) and updates
-    stored a week ago and never handled."""
-    services: Services = context.application.bot_data[SERVICES_KEY]
-    before = services.clock.now() - REDELIVERY_WINDOW
-    await services.db.run(lambda session: purge_processed_updates(session, before))
-    queue = context.application.update_queue
-    if isinstance(queue, DurableUpdateQueue):
-        await queue.purge()
 
 
 async def _handled(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -9,12 +9,10 @@ import click
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.options import driver_message, setting_option, settings_from
+from bot.database import driver_message
 
-__all__ = ["cli", "main", "setting_option", "settings_from"]
-
-# Subcommand modules: each defines a click command or group called `command`.
-# A module that is not there yet (or fails to import) must not break the other commands.
+# Subcommand modules: each defines a click command or group called `command`. Every one must be
+# there: a missing module is a broken install or a renamed file, and says so at once.
 COMMAND_MODULES = [
     "bot.commands.start",
     "bot.commands.run",
@@ -37,18 +35,29 @@ def cli() -> None:
     """buurtstem: liveability and safety surveys for the NPLV focus areas, in Telegram."""
 
 
-def _register() -> None:
-    for module_name in COMMAND_MODULES:
+class MissingCommand(ImportError):
+    """A subcommand module of COMMAND_MODULES that is not there or defines no `command`."""
+
+
+def register(group: click.Group, module_names: list[str]) -> None:
+    """Add each module's `command` to `group`; MissingCommand names a module that is missing."""
+    for module_name in module_names:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        cli.add_command(module.command)
+            if exc.name != module_name:
+                raise
+            raise MissingCommand(
+                f"buurtstem: the command module {module_name} is missing (a broken install or a "
+                "renamed file): reinstall, or fix bot/cli.py COMMAND_MODULES"
+            ) from exc
+        command = getattr(module, "command", None)
+        if not isinstance(command, click.Command):
+            raise MissingCommand(f"buurtstem: {module_name} defines no click `command`")
+        group.add_command(command)
 
 
-_register()
+register(cli, COMMAND_MODULES)
 
 
 def main() -> None:

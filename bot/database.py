@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from bot.settings import Settings
-from storage.db import Database, make_engine, normalise_url
+from storage.db import Database, normalise_url
+from storage.migrate import current_tables, upgrade
 
 ENV_VAR = "BUURTSTEM_DATABASE_URL"
 DEFAULT_URL = str(Settings.model_fields["database_url"].default)
@@ -113,15 +112,6 @@ def safe_url(url: str) -> str:
         return "(unparsable URL)"
 
 
-def has_tables(url: str) -> bool:
-    """Whether the database holds buurtstem's schema (Alembic's version table)."""
-    engine = make_engine(url, poolclass=NullPool)
-    try:
-        return inspect(engine).has_table("alembic_version")
-    finally:
-        engine.dispose()
-
-
 def _missing_message(choice: DatabaseChoice, settings: Settings, problem: str) -> str:
     source = SOURCE_WORDS.get(choice.source, choice.source)
     lines = [f"{problem}: {choice.cli_url} ({source}); nothing to read, and nothing was created."]
@@ -145,9 +135,6 @@ def open_database(
     database without buurtstem's tables, is an error that says where the sandbox's data is.
     The "Database:" line goes to stderr, so piped output stays clean.
     """
-    from bot.options import driver_message
-    from storage.migrate import upgrade
-
     choice = choose_database(given, settings)
     path = choice.sqlite_path
     is_new = path is not None and not path.exists()
@@ -155,7 +142,7 @@ def open_database(
         if is_new:
             raise click.ClickException(_missing_message(choice, settings, "no database there"))
         try:
-            empty = not has_tables(choice.url)
+            empty = "alembic_version" not in current_tables(choice.url)
         except Exception as exc:  # an unreachable server, a bad URL
             raise click.ClickException(
                 f"could not open the database {choice.cli_url}: {driver_message(exc)}"
@@ -173,3 +160,10 @@ def open_database(
             f"could not open the database {choice.cli_url}: {driver_message(exc)}"
         ) from exc
     return Database(choice.url)
+
+
+def driver_message(exc: BaseException) -> str:
+    """The driver's own message, first line only, without SQLAlchemy's background link."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -18,7 +18,6 @@ from types import TracebackType
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import text
 
 from bot.metrics import CONTENT_TYPE, Metrics
 from storage.db import Database
@@ -39,11 +38,10 @@ def database_check(db: Database) -> Check:
     def ping() -> bool:
         with db.sessionmaker() as session:
             try:
-                ok = session.execute(text("SELECT 1")).scalar() == 1
                 probe_write(session, datetime.now(UTC), tag)
             finally:
                 session.rollback()
-        return ok
+        return True
 
     async def check() -> bool:
         return await asyncio.to_thread(ping)

@@ -20,18 +20,15 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any, ParamSpec
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, Engine
 
 from storage.db import Database
-from storage.leases import holds_lock, lock_key, try_lock, unlock
+from storage.leases import holds_lock, lock_engine, lock_key, try_lock, unlock
 
 logger = logging.getLogger(__name__)
 
-P = ParamSpec("P")
 Callback = Callable[[], Awaitable[None] | None]
 
 # Server-side TCP keepalives for the lock session: if the leader's host vanishes from the
@@ -129,14 +126,7 @@ class Leadership:
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed or self._conn.invalidated:
             if self._engine is None:
-                # A private engine without a pool: closing the connection really ends the
-                # server session (a pooled one would keep the lock alive after "close").
-                self._engine = create_engine(
-                    self.db.url,
-                    poolclass=NullPool,
-                    isolation_level="AUTOCOMMIT",
-                    connect_args=dict(_CONNECT_ARGS),
-                )
+                self._engine = lock_engine(self.db.url, **_CONNECT_ARGS)
             self._conn = self._engine.connect()
         return self._conn
 
@@ -181,17 +171,3 @@ class Leadership:
                     await result
             except Exception:
                 logger.exception("leadership callback failed")
-
-
-def leader_only(
-    leadership: Leadership, func: Callable[P, Awaitable[Any]]
-) -> Callable[P, Awaitable[Any]]:
-    """Wrap a job callback so it does nothing on instances that do not lead."""
-
-    @wraps(func)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        if not leadership.is_leader:
-            return None
-        return await func(*args, **kwargs)
-
-    return wrapper

@@ -15,17 +15,14 @@ from datetime import UTC, datetime
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
 from bot.clock import Clock, SystemClock
+from storage import outbox as outbox_store
 from storage.db import Database
-from storage.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-# Outbox rows that still have to go out (or may be on their way).
-_WAITING = ("pending", "sending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +39,8 @@ def outbox_stats_from(db: Database, clock: Clock | None = None) -> Callable[[], 
 
     def read() -> OutboxStats:
         with db.session() as session:
-            depth, oldest = session.execute(
-                select(func.count(), func.min(OutboxMessage.created_at)).where(
-                    OutboxMessage.status.in_(_WAITING)
-                )
-            ).one()
-        return OutboxStats(int(depth or 0), _age(clock.now(), oldest))
+            depth, oldest = outbox_store.backlog(session)
+        return OutboxStats(depth, _age(clock.now(), oldest))
 
     return read
 

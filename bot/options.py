@@ -10,10 +10,7 @@ from typing import Any
 
 import click
 
-from bot.database import open_database, safe_url
 from bot.settings import Settings
-
-__all__ = ["driver_message", "open_database", "safe_url", "setting_option", "settings_from"]
 
 
 def setting_option(name: str, *param_decls: str, **kwargs: Any) -> Any:
@@ -29,10 +26,3 @@ def settings_from(**overrides: Any) -> Settings:
     """Settings from env/.env with the CLI options that were given laid on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**given)
-
-
-def driver_message(exc: BaseException) -> str:
-    """The driver's own message, first line only, without SQLAlchemy's background link."""
-    original = getattr(exc, "orig", None) or exc
-    text = str(original).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

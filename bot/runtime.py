@@ -4,26 +4,22 @@
 `run_polling` and `run_webhook` start and stop it with the bot. On every instance it runs the
 leader election loop, counts updates, answers and errors, and serves /health and /metrics when
 `metrics_port` is set. Only on the leader (PostgreSQL advisory lock; always on SQLite) does it
-run the outbox sender, and JobQueue jobs act only there: `start()` wraps every job registered
-by then with `leader_only`; later jobs call `is_leader(application)` or use `leader_only`. Updates are handled by every instance: all resident state lives
-in the database, so any instance can take any update.
+run the outbox sender; the scheduled jobs (bot/jobs.py) ask `is_leader(application)` and act
+only there. Updates are handled by every instance: all resident state lives in the database,
+so any instance can take any update.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-from collections.abc import Callable, Coroutine, Iterator
-from datetime import time, timedelta
-from functools import wraps
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 from telegram import Update
 from telegram.ext import Application, ContextTypes, TypeHandler
 
@@ -34,18 +30,14 @@ from bot.metrics import Metrics, outbox_stats_from
 from bot.outbox import OutboxSender, SendReport
 from bot.retrying import RetryingRequest
 from handlers.context import METRICS_KEY
-from storage.db import normalise_url
 from storage.models import Answer
-from storage.retention import run_retention
 from usecases.services import Services
 
 log = logging.getLogger(__name__)
 
 RUNTIME_KEY = "buurtstem.runtime"
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-RETENTION_TIME = time(3, 30)  # local time: a quiet hour
 _ANSWERS_INFO = "buurtstem.new_answers"
-_GUARDED = "_buurtstem_leader_only"
 # Update kinds counted by name; anything else is "other" (label values must stay few).
 _UPDATE_KINDS = (
     "message",
@@ -57,8 +49,6 @@ _UPDATE_KINDS = (
     "inline_query",
 )
 
-JobCallback = Callable[[ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, Any]]
-
 
 def is_leader(application: Application) -> bool:
     """True when this instance runs scheduled work (also when no runtime is attached: one process)."""
@@ -66,39 +56,6 @@ def is_leader(application: Application) -> bool:
     if not isinstance(runtime, Runtime):
         return True
     return runtime.leadership.is_leader
-
-
-def leader_only(callback: JobCallback) -> JobCallback:
-    """Wrap a JobQueue callback so it does nothing on instances that do not lead."""
-
-    if getattr(callback, _GUARDED, False):
-        return callback
-
-    @wraps(callback)
-    async def guarded(context: ContextTypes.DEFAULT_TYPE) -> Any:
-        if not is_leader(context.application):
-            return None
-        return await callback(context)
-
-    setattr(guarded, _GUARDED, True)
-    return guarded
-
-
-def guard_jobs(application: Application) -> list[str]:
-    """Make every job now in the JobQueue leader-only; returns the names of those it wrapped.
-
-    The runtime calls this after post_init, when the other modules (rounds, digests,
-    housekeeping) have registered their jobs and before the JobQueue starts. Jobs added later
-    must use `leader_only` or `is_leader` themselves.
-    """
-    if application.job_queue is None:
-        return []
-    wrapped = []
-    for job in application.job_queue.jobs():
-        if not getattr(job.callback, _GUARDED, False):
-            job.callback = leader_only(job.callback)
-            wrapped.append(job.name or "?")
-    return wrapped
 
 
 def metrics_of(application: Application) -> Metrics | None:
@@ -116,31 +73,6 @@ def update_kind(update: object) -> str:
     return "other"
 
 
-@contextlib.contextmanager
-def startup_lock(database_url: str, name: str = "buurtstem-startup") -> Iterator[None]:
-    """Serialise start-up work (migrations, default survey, standing round) across instances.
-
-    Several instances starting at once on one PostgreSQL would otherwise race to create the
-    schema and the standing round. A session advisory lock on a private connection; a no-op on
-    SQLite (one process).
-    """
-    url = normalise_url(database_url)
-    if not url.startswith("postgresql"):
-        yield
-        return
-    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
-    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-    finally:
-        engine.dispose()
-
-
 class Runtime:
     """Everything one instance runs besides handling updates; start()/stop() or install()."""
 
@@ -156,7 +88,6 @@ class Runtime:
         health_port: int | None = None,
         sender_factory: Callable[[], OutboxSender] | None = None,
         sender_poll_interval: float = 1.0,
-        retention_at: time = RETENTION_TIME,
     ) -> None:
         self.application = application
         self.services = services
@@ -171,7 +102,6 @@ class Runtime:
         self.health: HealthServer | None = None
         self._sender_factory = sender_factory or self._default_sender
         self.sender_poll_interval = sender_poll_interval
-        self.retention_at = retention_at
         self.sender: OutboxSender | None = None
         self.outbox_report = SendReport()
         self._stop = asyncio.Event()
@@ -212,7 +142,7 @@ class Runtime:
         return self
 
     def attach(self) -> None:
-        """Register the counters, the retention job and other modules' jobs (once)."""
+        """Register the counters and the database listeners (once)."""
         if self._attached:
             return
         self._attached = True
@@ -228,14 +158,6 @@ class Runtime:
         event.listen(self.services.db.sessionmaker, "after_flush", self._after_flush)
         event.listen(self.services.db.sessionmaker, "after_commit", self._after_commit)
         event.listen(self.services.db.sessionmaker, "after_rollback", self._after_rollback)
-        if app.job_queue is not None:
-            at = self.retention_at.replace(tzinfo=ZoneInfo(self.services.settings.timezone))
-            app.job_queue.run_daily(leader_only(self.retention_job), time=at, name="retention")
-            if isinstance(app.update_queue, DurableUpdateQueue):
-                # Updates an instance stored and never handled (it died): the leader takes them.
-                app.job_queue.run_repeating(
-                    leader_only(self.inbox_job), interval=60, first=60, name="inbox"
-                )
 
     def detach(self) -> None:
         """Remove the database event listeners (tests that reuse a Database)."""
@@ -257,9 +179,6 @@ class Runtime:
         self.attach()
         self._started = True
         self._stop.clear()
-        guarded = guard_jobs(self.application)
-        if guarded:
-            log.info("leader-only jobs: %s", ", ".join(sorted(guarded)))
         # Decide the lead once now, so jobs that run at once (first=0) see the answer.
         await self.leadership.step()
         queue = self.application.update_queue
@@ -369,31 +288,6 @@ class Runtime:
         errors = sum(report.errors.values())
         if errors:
             self.metrics.errors.labels(kind="outbox").inc(errors)
-
-    async def inbox_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Queue again updates no instance handled within the grace time (leader only)."""
-        queue = self.application.update_queue
-        if isinstance(queue, DurableUpdateQueue):
-            await queue.recover(self.application.bot)
-
-    async def retention_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Daily retention (JobQueue callback, wrapped with `leader_only`)."""
-        await self.run_retention()
-
-    async def run_retention(self) -> dict[str, int]:
-        """Apply retention now (in a worker thread) and log the counts."""
-        svc = self.services
-        try:
-            result = await asyncio.to_thread(
-                run_retention, svc.db, svc.clock.now(), svc.settings.retention_days
-            )
-        except Exception:
-            self.metrics.error("job")
-            log.exception("retention failed")
-            raise
-        counts = result.as_dict()
-        log.info("retention: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
-        return counts
 
     # -- counting ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +18,12 @@ NEW_KEY_COMMAND = (
     "python3 -c \"import secrets; print('BUURTSTEM_PSEUDONYM_KEY=' + secrets.token_urlsafe(48))\""
     " >> .env"
 )
+
+
+# The smallest number of respondents a figure may show, and the floor no setting goes below.
+# digests/ reads these (a leaf module: imported by every layer, imports nothing of buurtstem).
+MIN_CELL_SIZE = 10
+MIN_CELL_SIZE_FLOOR = 5
 
 
 class Settings(BaseSettings):
@@ -61,9 +68,10 @@ class Settings(BaseSettings):
         description="Telegram user ids of programme staff allowed to use /rounds, comma separated.",
     )
     min_cell_size: int = Field(
-        default=10,
-        ge=5,
-        description="Smallest number of respondents for which a figure is shown (never below 5).",
+        default=MIN_CELL_SIZE,
+        ge=MIN_CELL_SIZE_FLOOR,
+        description="Smallest number of respondents for which a figure is shown (never below "
+        f"{MIN_CELL_SIZE_FLOOR}).",
     )
     survey_file: str | None = Field(
         default=None,
@@ -174,6 +182,21 @@ class Settings(BaseSettings):
                 f"(not {scheme or 'an empty URL'})"
             )
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """A time zone of the IANA database (Europe/Amsterdam), checked once, here."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (e.g. Europe/Amsterdam)") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The time zone of rounds, reminders, schedules and every time shown."""
+        return ZoneInfo(self.timezone)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 
 from matplotlib.axes import Axes
@@ -17,6 +18,9 @@ WIDTH_PX = 1080
 HEIGHT_PX = 1440
 DPI = 100
 MAX_PANELS = 3
+# matplotlib's font and text caches are shared by all figures: one chart at a time, whichever
+# thread draws it (the chart uses no pyplot global state, but stays on the safe side).
+_DRAWING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,12 @@ def chart_data(
 
 
 def draw(data: ChartData, footer: str = "") -> bytes:
-    """Draw chart data as a phone-friendly portrait PNG (1080 px wide)."""
+    """Draw chart data as a phone-friendly portrait PNG (1080 px wide); one at a time."""
+    with _DRAWING:
+        return _draw(data, footer)
+
+
+def _draw(data: ChartData, footer: str) -> bytes:
     rows = max(1, len(data.panels))
     # A Figure on its own Agg canvas, not pyplot: no global figure registry to keep or close,
     # and about a quarter faster for the same pixels.

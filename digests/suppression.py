@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bot.settings import MIN_CELL_SIZE, MIN_CELL_SIZE_FLOOR
 from digests.model import (
     TOTAL,
     UNKNOWN,
@@ -17,8 +18,9 @@ from digests.model import (
 from digests.scrub import scrub
 from digests.stats import Change, Moments, mean_ci, two_proportions, welch, wilson
 
-MIN_N_FLOOR = 5
-DEFAULT_MIN_N = 10
+# The settings' min_cell_size rule (bot/settings.py is its one home).
+MIN_N_FLOOR = MIN_CELL_SIZE_FLOOR
+DEFAULT_MIN_N = MIN_CELL_SIZE
 DEFAULT_INDICATIVE_BELOW = 50
 QUOTE_MAX_CHARS = 280
 OTHER_LANGUAGE = "other"
@@ -26,7 +28,7 @@ RESPONDENTS = "respondents"
 
 
 def check_min_n(min_n: int) -> int:
-    """Return min_n, or raise ValueError when it is below the floor of 5."""
+    """Return min_n, or raise ValueError when it is below the floor (MIN_N_FLOOR)."""
     if min_n < MIN_N_FLOOR:
         raise ValueError(f"min_n must be at least {MIN_N_FLOOR}, got {min_n}")
     return min_n

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import html
 
-from sqlalchemy import func, select
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.rounds import local, zone
 from handlers.context import services
 from handlers.replies import reply
 from handlers.resident import telegram_language, unknown_command
 from storage import rounds as store
-from storage.models import Round
 from storage.survey_versions import get_survey_version
+from surveys.times import local
 from usecases.services import Services
 
 # Telegram refuses messages over 4096 characters; stay clear of it.
@@ -49,19 +47,14 @@ async def rounds_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 def rounds_status(svc: Services, lang: str) -> str:
     """The /rounds text: each open round, its period and responses per area (counts only)."""
-    tz = zone(svc.settings.timezone)
+    tz = svc.settings.tz
     now = svc.clock.now()
     text = svc.text
     lines = [text(lang, "rounds.admin.header", now=local(now, tz))]
     with svc.db.session() as session:
         rounds = store.open_rounds(session)
         counts = store.response_counts(session, [r.id for r in rounds])
-        scheduled = int(
-            session.scalar(
-                select(func.count()).select_from(Round).where(Round.status == store.SCHEDULED)
-            )
-            or 0
-        )
+        scheduled = store.count_scheduled(session)
         if not rounds:
             lines.append(text(lang, "rounds.admin.none"))
         for round_ in rounds:

@@ -6,19 +6,19 @@ import asyncio
 import html
 import logging
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
-from bot.digests import queue_on_demand
-from bot.schedules import WEEKDAYS, Schedule
+from digests.schedule import WEEKDAYS, Schedule
 from handlers.context import services
 from handlers.replies import repeated, reply
 from storage import alliances as store
 from storage.residents import claim_update
+from usecases.link_alliance import link_alliance
+from usecases.queue_digests import queue_on_demand
 from usecases.services import Services
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def _lang(svc: Services, update: Update) -> str:
 
 def local_time(svc: Services, moment: datetime) -> str:
     """`09-11-2026 09:00` in the configured time zone."""
-    return f"{moment.astimezone(ZoneInfo(svc.settings.timezone)):%d-%m-%Y %H:%M}"
+    return f"{moment.astimezone(svc.settings.tz):%d-%m-%Y %H:%M}"
 
 
 def describe_schedule(svc: Services, lang: str, schedule: Schedule) -> str:
@@ -59,31 +59,21 @@ async def link_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await reply(update, context, svc.text(lang, "alliance.link.private_only"))
         return
     now = svc.clock.now()
-    text = " ".join(context.args or [])
-
-    def work(session: Session) -> str | None:
-        if not claim_update(session, svc.bot_id, update.update_id, now):
-            return None
-        if not text.strip():
-            return svc.text(lang, "alliance.link.usage")
-        result = store.redeem_code(
-            session,
-            chat_id=chat.id,
-            title=chat.title,
-            text=text,
-            key=svc.settings.pseudonym_key,
-            now=now,
-            schedule=Schedule().to_json(),
-        )
-        # Outcome only: the chat id and the code stay out of the logs.
-        log.info("alliance link attempt: %s", result.outcome)
-        return _link_reply(svc, lang, result, now)
-
-    answer = await svc.db.run(work)
-    if answer is None:
+    result = await svc.db.call(
+        link_alliance,
+        svc.db,
+        bot_id=svc.bot_id,
+        update_id=update.update_id,
+        chat_id=chat.id,
+        title=chat.title,
+        text=" ".join(context.args or []),
+        key=svc.settings.pseudonym_key,
+        now=now,
+    )
+    if result is None:
         repeated(context)
     else:
-        await reply(update, context, answer)
+        await reply(update, context, _link_reply(svc, lang, result, now))
 
 
 def _link_reply(svc: Services, lang: str, result: store.LinkResult, now: datetime) -> str:
@@ -138,7 +128,7 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         svc.areas,
         now,
         min_n=svc.settings.min_cell_size,
-        timezone=svc.settings.timezone,
+        tz=svc.settings.tz,
         catalogue=svc.catalogue,
     )
     if result.outcome == "too_soon" and result.retry_at is not None:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import html
-from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.digests import Results, resident_results
 from digests import TOTAL
 from digests.model import PublishedTable
 from digests.suppression import yes_option
 from handlers.context import services
 from handlers.replies import reply
 from locales import numbers
-from storage.residents import find_resident
+from usecases.resident_results import Results, results_for_resident
 from usecases.services import Services
 
 TOP_ITEMS = 3
@@ -25,7 +22,7 @@ TOP_ITEMS = 3
 def render_results(svc: Services, lang: str, results: Results) -> str:
     """A few key figures: respondents, grade means, yes shares, the most mentioned nuisances."""
     table: PublishedTable = results.table
-    tz = ZoneInfo(svc.settings.timezone)
+    tz = svc.settings.tz
 
     def t(key: str, **params: object) -> str:
         return svc.text(lang, f"alliance.results.{key}", **params)
@@ -97,31 +94,23 @@ async def results_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
-    now = svc.clock.now()
-
-    def work(session: Session) -> tuple[str, str]:
-        resident = find_resident(session, svc.resident_key(user.id))
-        code = (user.language_code or "").split("-")[0].lower()
-        lang = code if code in svc.catalogue.languages else "nl"
-        if resident is None or resident.area_code is None:
-            return lang, svc.text(lang, "alliance.results.need_area")
-        lang = resident.language or lang
-        area = svc.areas.get(resident.area_code)
-        if area is None:
-            return lang, svc.text(lang, "alliance.results.need_area")
-        results = resident_results(
-            session,
-            area,
-            now,
-            min_n=svc.settings.min_cell_size,
-            timezone=svc.settings.timezone,
-            catalogue=svc.catalogue,
-        )
-        if results is None:
-            return lang, svc.text(
-                lang, "alliance.results.none", area=html.escape(area.name, quote=False)
-            )
-        return lang, render_results(svc, lang, results)
-
-    _, text = await svc.db.run(work)
+    found = await svc.db.call(
+        results_for_resident,
+        svc.db,
+        svc.resident_key(user.id),
+        svc.clock.now(),
+        areas=svc.areas,
+        min_n=svc.settings.min_cell_size,
+        tz=svc.settings.tz,
+        catalogue=svc.catalogue,
+    )
+    code = (user.language_code or "").split("-")[0].lower()
+    lang = found.language or (code if code in svc.catalogue.languages else "nl")
+    if found.outcome == "results" and found.results is not None:
+        text = render_results(svc, lang, found.results)
+    elif found.outcome == "no_round" and found.area is not None:
+        area = html.escape(found.area.name, quote=False)
+        text = svc.text(lang, "alliance.results.none", area=area)
+    else:
+        text = svc.text(lang, "alliance.results.need_area")
     await reply(update, context, text)

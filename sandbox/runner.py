@@ -4,33 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import inspect
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy import select
 from telegram.ext import Application
 
+from bot.app import build_application, build_services
 from bot.clock import Clock, SystemClock
 from bot.database import DatabaseChoice, sandbox_choice
-from bot.schedules import Schedule
+from bot.outbox import OutboxSender
 from bot.settings import Settings
+from digests.schedule import DEFAULT_SCHEDULE
 from sandbox.emulator import BotAPIEmulator, SimUser
 from sandbox.network import Network
 from sandbox.server import EmulatorServer
 from sandbox.web import Control, SandboxInfo, build_web_app
+from storage import alliances as alliance_store
+from storage import rounds as round_store
 from storage.db import Database
+from storage.migrate import upgrade
 from storage.models import Alliance
 from storage.residents import last_claimed_update
 from surveys.loader import DEFAULT_SURVEY_PATH, load_survey
+from surveys.round_file import RoundSpec
 from surveys.schema import Survey
+from surveys.times import resident_time
+from usecases.publish_round import publish_round
+from usecases.queue_digests import OnDemand, queue_on_demand
+from usecases.round_tick import TickReport, run_round_tick
 from usecases.services import Services
 
 log = logging.getLogger(__name__)
@@ -44,7 +51,6 @@ SANDBOX_ALLIANCES = (
 STAFF_USER_ID = 900_001  # "Programmateam": member of every alliance group, writes there
 FIRST_RESIDENT_ID = 100_001
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-NOT_AVAILABLE = "nog niet beschikbaar"
 
 
 @dataclass
@@ -128,20 +134,19 @@ def _safe(text: str) -> str:
 def seed_alliances(db: Database, now: datetime) -> list[Alliance]:
     """Pre-linked alliance rows for the sandbox groups (the /koppel flow is not needed here)."""
     with db.session() as session:
-        existing = {a.chat_id: a for a in session.scalars(select(Alliance))}
+        existing = {a.chat_id: a for a in alliance_store.all_alliances(session)}
         for area_code, title, chat_id in SANDBOX_ALLIANCES:
             if chat_id in existing:
                 continue
-            alliance = Alliance(
+            existing[chat_id] = alliance_store.add_alliance(
+                session,
                 area_code=area_code,
                 chat_id=chat_id,
                 title=title,
                 language="nl",
-                schedule=Schedule().to_json(),  # Mondays 09:00, as a /koppel would set
-                linked_at=now,
+                schedule=DEFAULT_SCHEDULE.to_json(),  # Mondays 09:00, as a /koppel sets
+                now=now,
             )
-            session.add(alliance)
-            existing[chat_id] = alliance
         return [existing[chat_id] for _, _, chat_id in SANDBOX_ALLIANCES]
 
 
@@ -182,36 +187,6 @@ def save_people(path: Path, users: list[SimUser], next_update: int = 1) -> None:
     path.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def _call_with_known(func: Callable[..., Any], known: dict[str, Any]) -> Any:
-    """Call `func` with the arguments it names that we can supply; TypeError if one is missing."""
-    kwargs: dict[str, Any] = {}
-    for name, param in inspect.signature(func).parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        if name in known:
-            kwargs[name] = known[name]
-        elif param.default is param.empty:
-            raise TypeError(f"needs {name!r}, which the sandbox cannot supply")
-    return func(**kwargs)
-
-
-def _find(candidates: tuple[tuple[str, str], ...]) -> Callable[..., Any] | None:
-    """The first (module, function) that exists: other engineers' code arrives over time."""
-    for module_name, name in candidates:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        func = getattr(module, name, None)
-        if callable(func):
-            return func
-    return None
-
-
-ROUND_TICK = (("bot.rounds", "run_round_tick"),)
-DIGEST_NOW = (("bot.digests", "queue_on_demand"),)
-
-
 class Sandbox:
     """Everything `buurtstem sandbox` runs, in one event loop; `start()`, then `stop()`."""
 
@@ -248,7 +223,7 @@ class Sandbox:
         self._web_runner: web.AppRunner | None = None
         self._stop_outbox = asyncio.Event()
         self._outbox_task: asyncio.Task[Any] | None = None
-        self._outbox_sender: Any = None
+        self._outbox_sender: OutboxSender | None = None
         self.notes: list[str] = []
 
     @property
@@ -264,9 +239,6 @@ class Sandbox:
 
     async def start(self) -> None:
         """Emulator, database, bot (polling the emulator over HTTP), outbox sender, web page."""
-        from bot.app import build_application, build_services
-        from storage.migrate import upgrade
-
         survey = load_survey(self.survey_path)  # SurveyError: the command prints the problems
         self.storage = survey_database(Path(self.settings.sandbox_dir), survey, fresh=self.fresh)
         self.notes.extend(self.storage.notes)
@@ -403,58 +375,29 @@ class Sandbox:
 
     def _start_outbox(self) -> None:
         """Send what rounds and digests queue, as the real bot's sender does."""
-        try:
-            from bot.outbox import OutboxSender
-        except ImportError:
-            log.warning("sandbox: no outbox sender yet; queued messages stay queued")
-            return
         assert self.application is not None and self.db is not None
         self._outbox_sender = OutboxSender(self.db, self.application.bot, self.clock)
         self._outbox_task = asyncio.create_task(
             self._outbox_sender.run_forever(self._stop_outbox), name="sandbox-outbox"
         )
 
-    def _known_arguments(self) -> dict[str, Any]:
-        assert self.services is not None
-        services = self.services
-        return {
-            "db": services.db,
-            "database": services.db,
-            "areas": services.areas,
-            "now": services.clock.now(),
-            "clock": services.clock,
-            "services": services,
-            "settings": services.settings,
-            "catalogue": services.catalogue,
-            "application": self.application,
-            "bot": self.application.bot if self.application else None,
-            "timezone": services.settings.timezone,
-            "min_n": services.settings.min_cell_size,
-            "on_demand": True,
-        }
-
     def _controls(self) -> dict[str, Control]:
-        tick = _find(ROUND_TICK)
         return {
             "round_tick": Control(
                 label="Ronde openen",
-                run=self._open_round if tick is not None else None,
+                run=self._open_round,
                 help=(
                     "Publiceert een sandbox-ronde van deze vragenlijst voor alle focusgebieden "
                     "die nu opent (als er nog geen ronde open of gepland is) en laat de bot "
                     "rondes openen: bewoners met toestemming krijgen hun uitnodiging."
-                    if tick is not None
-                    else NOT_AVAILABLE
                 ),
             ),
             "digest_now": Control(
                 label="Digest nu versturen",
-                run=self._digest_now if _find(DIGEST_NOW) is not None else None,
+                run=self._digest_now,
                 help=(
                     "Elke alliantiegroep krijgt nu haar digest, zoals met /digest in de groep "
                     "(cijfers alleen waar genoeg bewoners antwoordden)."
-                    if _find(DIGEST_NOW) is not None
-                    else NOT_AVAILABLE
                 ),
             ),
         }
@@ -462,32 +405,29 @@ class Sandbox:
     async def _open_round(self) -> str:
         """Publish a round that opens now (when none is open or planned), then tick."""
         assert self.services is not None
+        services = self.services
         published = await asyncio.to_thread(self._publish_sandbox_round)
-        tick = _find(ROUND_TICK)
-        assert tick is not None
-        result = await asyncio.to_thread(_call_with_known, tick, self._known_arguments())
+        result = await asyncio.to_thread(
+            run_round_tick,
+            services.db,
+            services.areas,
+            services.clock.now(),
+            tz=services.settings.tz,
+            catalogue=services.catalogue,
+        )
         if self._outbox_sender is not None:
             self._outbox_sender.wake()
         return " ".join([published, round_sentence(result)])
 
     def _publish_sandbox_round(self) -> str:
         """Publish "Sandbox-ronde <now>" for all areas; one Dutch sentence on what happened."""
-        from zoneinfo import ZoneInfo
-
-        from bot.rounds import RoundSpec, publish_round, resident_time
-        from storage.models import Round
-
         assert self.services is not None
         services = self.services
-        tz = ZoneInfo(services.settings.timezone)
+        tz = services.settings.tz
         with services.db.session() as session:
-            planned = session.scalars(
-                select(Round).where(
-                    Round.standing.is_(False), Round.status.in_(("scheduled", "open"))
-                )
-            ).first()
+            planned = round_store.planned_round(session)
             if planned is not None:
-                if planned.status == "open":
+                if planned.status == round_store.OPEN:
                     return (
                         f"Ronde '{planned.name}' is al open (tot "
                         f"{resident_time(planned.closes_at, tz)}); er is geen nieuwe gepubliceerd."
@@ -514,15 +454,21 @@ class Sandbox:
 
     async def _digest_now(self) -> str:
         """Each sandbox alliance asks for its digest now (as /digest in the group does)."""
-        queue = _find(DIGEST_NOW)
-        assert queue is not None
         assert self.services is not None
-        tz = self.services.settings.timezone
+        services = self.services
         sentences = []
         for _, title, chat_id in SANDBOX_ALLIANCES:
-            known = self._known_arguments() | {"chat_id": chat_id}
-            result = await asyncio.to_thread(_call_with_known, queue, known)
-            sentences.append(digest_sentence(title, result, tz))
+            result = await asyncio.to_thread(
+                queue_on_demand,
+                services.db,
+                chat_id,
+                services.areas,
+                services.clock.now(),
+                min_n=services.settings.min_cell_size,
+                tz=services.settings.tz,
+                catalogue=services.catalogue,
+            )
+            sentences.append(digest_sentence(title, result, services.settings.tz))
         if self._outbox_sender is not None:
             self._outbox_sender.wake()
         return "\n".join(sentences)
@@ -542,61 +488,49 @@ def _count(number: int, one: str, many: str) -> str:
     return f"{number} {one if number == 1 else many}"
 
 
-def round_sentence(result: Any) -> str:
+def round_sentence(result: TickReport) -> str:
     """What a round tick did, in plain Dutch for the programme team (counts only, no ids)."""
-    if result is None:
-        return "De bot heeft de rondes bijgewerkt."
-    if getattr(result, "skipped", False):
-        return "Overgeslagen: deze bot is nu niet degene die rondes bijhoudt."
     sentences = []
-    opened = len(getattr(result, "opened", []) or [])
-    invitations = int(getattr(result, "invitations", 0) or 0)
-    if opened:
-        if invitations:
-            who = _count(invitations, "bewoner", "bewoners")
+    if result.opened:
+        if result.invitations:
+            who = _count(result.invitations, "bewoner", "bewoners")
             sentences.append(f"De ronde is open: {who} met toestemming uitgenodigd.")
         else:
             sentences.append(
                 "De ronde is open, maar er is nog niemand om uit te nodigen: maak een bewoner "
                 "aan en geef toestemming, dan doet die meteen mee."
             )
-    superseded = int(getattr(result, "superseded", 0) or 0)
-    if superseded:
+    if result.superseded:
         sentences.append(
-            f"{_count(superseded, 'onafgemaakte lijst', 'onafgemaakte lijsten')} van de "
+            f"{_count(result.superseded, 'onafgemaakte lijst', 'onafgemaakte lijsten')} van de "
             "doorlopende vragenlijst afgesloten (de antwoorden blijven bewaard)."
         )
-    reminders = int(getattr(result, "reminders", 0) or 0)
-    if reminders:
-        sentences.append(f"{_count(reminders, 'herinnering', 'herinneringen')} verstuurd.")
-    closed = len(getattr(result, "closed", []) or []) + len(getattr(result, "missed", []) or [])
+    if result.reminders:
+        sentences.append(f"{_count(result.reminders, 'herinnering', 'herinneringen')} verstuurd.")
+    closed = len(result.closed) + len(result.missed)
     if closed:
         sentences.append(f"{_count(closed, 'ronde', 'rondes')} gesloten.")
-    notices = int(getattr(result, "closed_notices", 0) or 0)
-    if notices:
-        sentences.append(f"{_count(notices, 'bewoner', 'bewoners')} gehoord dat de ronde dicht is.")
+    if result.closed_notices:
+        told = _count(result.closed_notices, "bewoner", "bewoners")
+        sentences.append(f"{told} gehoord dat de ronde dicht is.")
     if not sentences:
         return "Er was niets te openen, te sluiten of te herinneren."
     return " ".join(sentences)
 
 
-def digest_sentence(title: str, result: Any, timezone: str = "Europe/Amsterdam") -> str:
+def digest_sentence(title: str, result: OnDemand, tz: ZoneInfo) -> str:
     """What "digest now" did for one alliance group, in plain Dutch."""
-    from zoneinfo import ZoneInfo
-
-    outcome = getattr(result, "outcome", None)
-    if outcome == "queued":
+    if result.outcome == "queued":
         return f"{title}: digest verstuurd (tekst, grafiek en CSV)."
-    if outcome == "too_soon":
-        retry = getattr(result, "retry_at", None)
+    if result.outcome == "too_soon":
         when = (
-            f" Weer mogelijk om {retry.astimezone(ZoneInfo(timezone)):%H:%M}."
-            if retry is not None
+            f" Weer mogelijk om {result.retry_at.astimezone(tz):%H:%M}."
+            if result.retry_at is not None
             else ""
         )
         return f"{title}: kreeg net al een digest.{when}"
-    if outcome == "no_round":
+    if result.outcome == "no_round":
         return f"{title}: geen digest, want er is geen ronde in dit gebied."
-    if outcome == "not_linked":
+    if result.outcome == "not_linked":
         return f"{title}: deze groep is niet gekoppeld."
     return f"{title}: gedaan."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -67,7 +68,7 @@ def create_code(
 class LinkResult:
     """What a /koppel attempt did.
 
-    outcome: linked | already_linked | other_area | blocked | invalid | expired | used.
+    outcome: linked | already_linked | other_area | blocked | invalid | expired | used | usage.
     """
 
     outcome: str
@@ -137,8 +138,33 @@ def redeem_code(
         return LinkResult(outcome, alliance=existing)
     row.used_at = now
     row.used_by_chat_id = chat_id
-    alliance = Alliance(
+    alliance = add_alliance(
+        session,
         area_code=row.area_code,
+        chat_id=chat_id,
+        title=title,
+        language=language,
+        schedule=schedule,
+        now=now,
+    )
+    session.execute(delete(LinkAttempt).where(LinkAttempt.chat_id == chat_id))
+    session.flush()
+    return LinkResult("linked", alliance=alliance)
+
+
+def add_alliance(
+    session: Session,
+    *,
+    area_code: str,
+    chat_id: int,
+    title: str | None,
+    language: str,
+    schedule: dict[str, Any],
+    now: datetime,
+) -> Alliance:
+    """A linked chat (redeem_code links with a code; the sandbox links its groups directly)."""
+    alliance = Alliance(
+        area_code=area_code,
         chat_id=chat_id,
         title=(title or "")[:200] or None,
         language=language,
@@ -146,9 +172,8 @@ def redeem_code(
         linked_at=now,
     )
     session.add(alliance)
-    session.execute(delete(LinkAttempt).where(LinkAttempt.chat_id == chat_id))
     session.flush()
-    return LinkResult("linked", alliance=alliance)
+    return alliance
 
 
 def find_alliance(session: Session, chat_or_id: int) -> Alliance | None:
@@ -181,6 +206,16 @@ def migrate_chat(session: Session, old_chat_id: int, new_chat_id: int) -> bool:
     alliance.chat_id = new_chat_id
     session.flush()
     return True
+
+
+def alliances_by_id(session: Session, ids: Iterable[int]) -> dict[int, Alliance]:
+    """The linked alliances among these ids."""
+    return {a.id: a for a in session.scalars(select(Alliance).where(Alliance.id.in_(list(ids))))}
+
+
+def get_alliance(session: Session, alliance_id: int) -> Alliance | None:
+    """An alliance by its id."""
+    return session.get(Alliance, alliance_id)
 
 
 def all_alliances(session: Session) -> list[Alliance]:

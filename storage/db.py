@@ -7,10 +7,14 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from storage.survey_versions import SurveyVersions
+from storage.tallies import keep_tallies
 
 T = TypeVar("T")
 DEFAULT_WORKERS = 8
@@ -83,6 +87,10 @@ class Database:
         self.workers = 1 if _in_memory(self.url) else workers
         self.engine = make_engine(self.url, workers=self.workers, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Tallies follow every ORM write of answers and responses (a before_flush hook).
+        keep_tallies(self.sessionmaker)
+        # Stored survey versions, parsed once: their ids are this database's.
+        self.surveys = SurveyVersions()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -106,6 +114,11 @@ class Database:
         """`work(session)` in one transaction on a worker thread; the event loop goes on."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self.transaction, work)
+
+    async def call(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """`func(*args, **kwargs)` on a worker thread: a use case that owns its transactions."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, partial(func, *args, **kwargs))
 
     @property
     def executor(self) -> ThreadPoolExecutor:

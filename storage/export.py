@@ -15,8 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Answer, Response, Round
-from storage.survey_versions import get_survey_version
-from surveys.schema import Survey
+from storage.survey_versions import SurveyVersions
 
 # A cell starting with one of these is a formula to Excel and LibreOffice (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -62,15 +61,17 @@ def export_rows(
     tz: tzinfo,
     *,
     text_filter: Callable[[str], str] | None = None,
+    surveys: SurveyVersions | None = None,
 ) -> list[ExportRow]:
     """Every answer of the round, by response, in the survey's question order.
 
-    `text_filter` is applied to free-text answers (e.g. scrubbing names and numbers).
+    `text_filter` is applied to free-text answers (e.g. scrubbing names and numbers);
+    `surveys` is the database's cache of stored versions (`db.surveys`), when at hand.
     """
+    surveys = surveys or SurveyVersions()
     round_ = session.get(Round, round_id)
     if round_ is None:
         raise LookupError(f"no round {round_id}")
-    surveys: dict[int, Survey] = {}
     rows = session.execute(
         select(Response, Answer)
         .join(Answer, Answer.response_id == Response.id)
@@ -79,11 +80,7 @@ def export_rows(
     ).all()
     result: list[tuple[int, int, ExportRow]] = []
     for response, answer in rows:
-        survey = surveys.get(response.survey_version_id)
-        if survey is None:
-            stored = get_survey_version(session, response.survey_version_id)
-            assert stored is not None
-            survey = surveys[response.survey_version_id] = Survey.from_json(stored.definition)
+        survey = surveys.survey(session, response.survey_version_id)
         try:
             order = survey.index(answer.question_id)
             is_text = survey.question(answer.question_id).type == "text"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.pool import NullPool
 
 from storage.db import make_engine, normalise_url
-from storage.leases import lock_key
+from storage.leases import held
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,17 +35,10 @@ def upgrade(url: str, revision: str = "head") -> None:
         return
     engine = make_engine(url, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            key = lock_key("buurtstem-migrate")
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                conn.commit()
-                config.attributes["connection"] = conn
-                command.upgrade(config, revision)
-                conn.commit()
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                conn.commit()
+        with engine.connect() as conn, held(conn, "buurtstem-migrate"):
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            conn.commit()
     finally:
         engine.dispose()
 
@@ -56,8 +49,8 @@ def downgrade(url: str, revision: str) -> None:
 
 
 def current_tables(url: str) -> set[str]:
-    """Names of the tables that exist now (for tests and diagnostics)."""
-    engine = make_engine(url)
+    """Names of the tables that exist now (`alembic_version` once buurtstem's schema is there)."""
+    engine = make_engine(url, poolclass=NullPool)
     try:
         return set(inspect(engine).get_table_names())
     finally:

@@ -366,8 +366,3 @@ class Meta(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime]
-
-
-# Tallies follow every ORM write of answers and responses (a before_flush hook); registered here
-# so that whoever uses the models gets them.
-from storage import tallies as _tallies  # noqa: E402, F401

@@ -413,6 +413,16 @@ def oldest_waiting(session: Session) -> datetime | None:
     ).scalar_one_or_none()
 
 
+def backlog(session: Session) -> tuple[int, datetime | None]:
+    """How many rows are not yet final (pending or sending), and the oldest one's creation."""
+    depth, oldest = session.execute(
+        select(func.count(), func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.status.in_(_OPEN)
+        )
+    ).one()
+    return int(depth or 0), oldest
+
+
 def recent_failures(session: Session, limit: int = 10) -> list[FailureRecord]:
     """The latest failed and unknown rows, newest first."""
     rows = session.execute(

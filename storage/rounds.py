@@ -206,6 +206,30 @@ def open_rounds(session: Session) -> list[Round]:
     )
 
 
+def count_scheduled(session: Session) -> int:
+    """How many published rounds wait to open."""
+    return int(
+        session.scalar(select(func.count()).select_from(Round).where(Round.status == SCHEDULED))
+        or 0
+    )
+
+
+def planned_round(session: Session) -> Round | None:
+    """A published round that is open or scheduled, if any (open ones first)."""
+    return session.scalars(
+        select(Round)
+        .where(Round.standing.is_(False), Round.status.in_((OPEN, SCHEDULED)))
+        .order_by(Round.status.asc(), Round.opens_at, Round.id)  # "open" before "scheduled"
+    ).first()
+
+
+def closed_published_rounds(session: Session) -> list[Round]:
+    """Published rounds that have closed (each owes its alliances a final digest)."""
+    return list(
+        session.scalars(select(Round).where(Round.status == CLOSED, Round.standing.is_(False)))
+    )
+
+
 # ---- the tick's decisions ------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Table, delete, event, insert, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Answer, AnswerTally, Response, ResponseTally
 
@@ -279,7 +279,12 @@ def collect(session: Session) -> Deltas:
     return deltas
 
 
-@event.listens_for(Session, "before_flush")
+def keep_tallies(sessions: sessionmaker[Session]) -> None:
+    """Make every flush of these sessions bring the tallies in step (storage.db.Database does)."""
+    if not event.contains(sessions, "before_flush", _before_flush):
+        event.listen(sessions, "before_flush", _before_flush)
+
+
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     if not any(
         isinstance(o, (Answer, Response)) for o in (*session.new, *session.dirty, *session.deleted)

@@ -12,12 +12,19 @@ import re
 import string
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from surveys.yamlfile import (
+    LineMap,
+    LineSeq,
+    Problem,
+    ProblemsError,
+    read_yaml,
+    with_lines,
+)
 
 DEFAULT_PATH = Path(__file__).with_name("areas.yaml")
 
@@ -267,88 +274,8 @@ def parse_pc4(text: str) -> int | InvalidReason:
 # --- problems in a data file ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One finding about an areas file, printed as `file:line: level: message`."""
-
-    file: str
-    line: int | None
-    message: str
-    level: Literal["error", "warning"] = "error"
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.level}: {self.message}"
-
-
-class AreasFileError(ValueError):
+class AreasFileError(ProblemsError):
     """An areas file with errors; `problems` lists them all."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(problem) for problem in problems))
-
-
-# --- YAML with line numbers -----------------------------------------------------------------
-
-
-class _Map(dict[Any, Any]):
-    """A YAML mapping that remembers where it and each of its keys are."""
-
-    line: int
-    key_lines: dict[Any, int]
-    raw: dict[Any, str | None]
-
-
-class _Seq(list[Any]):
-    """A YAML sequence that remembers its items' lines and raw scalar text."""
-
-    line: int
-    item_lines: list[int]
-    raw: list[str | None]
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader building _Map/_Seq and collecting duplicate keys instead of dropping them."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[tuple[int, Any, int]] = []
-
-
-def _raw(node: yaml.Node) -> str | None:
-    return node.value if isinstance(node, yaml.ScalarNode) else None
-
-
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
-    loader.flatten_mapping(node)
-    result = _Map()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    result.raw = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str | int | float | bool):
-            key = str(key)
-        line = key_node.start_mark.line + 1
-        if key in result:
-            loader.duplicates.append((line, key, result.key_lines[key]))
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = line
-        result.raw[key] = _raw(value_node)
-    return result
-
-
-def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
-    result = _Seq(loader.construct_object(child, deep=True) for child in node.value)
-    result.line = node.start_mark.line + 1
-    result.item_lines = [child.start_mark.line + 1 for child in node.value]
-    result.raw = [_raw(child) for child in node.value]
-    return result
-
-
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)  # type: ignore[arg-type]
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)  # type: ignore[arg-type]
 
 
 # --- reading and checking a file ------------------------------------------------------------
@@ -368,13 +295,13 @@ class _Checker:
         self.pc4_municipalities: dict[int, list[tuple[str, int]]] = {}
 
     def error(self, line: int | None, message: str) -> None:
-        self.problems.append(Problem(self.file, line, message, "error"))
+        self.problems.append(Problem(self.file, line, message, level="error"))
 
     def warn(self, line: int | None, message: str) -> None:
-        self.problems.append(Problem(self.file, line, message, "warning"))
+        self.problems.append(Problem(self.file, line, message, level="warning"))
 
     def check_keys(
-        self, data: _Map, allowed: tuple[str, ...], required: tuple[str, ...], what: str
+        self, data: LineMap, allowed: tuple[str, ...], required: tuple[str, ...], what: str
     ) -> None:
         for key in data:
             if key not in allowed:
@@ -385,7 +312,7 @@ class _Checker:
             if key not in data:
                 self.error(data.line, f"{what}: missing field '{key}'")
 
-    def text(self, data: _Map, key: str, what: str) -> str:
+    def text(self, data: LineMap, key: str, what: str) -> str:
         value = data.get(key)
         if key not in data:
             return ""
@@ -396,14 +323,14 @@ class _Checker:
             return ""
         return value.strip()
 
-    def flag(self, data: _Map, what: str) -> bool:
+    def flag(self, data: LineMap, what: str) -> bool:
         value = data.get("verified", False)
         if not isinstance(value, bool):
             self.error(data.key_lines["verified"], f"{what}: 'verified' must be true or false")
             return False
         return value
 
-    def code(self, data: _Map, limit: int, what: str) -> str:
+    def code(self, data: LineMap, limit: int, what: str) -> str:
         code = self.text(data, "code", what)
         if not code:
             return ""
@@ -421,13 +348,13 @@ class _Checker:
             self.code_lines[code] = line
         return code
 
-    def postcodes(self, data: _Map, key: str, what: str) -> tuple[list[int], list[int]]:
+    def postcodes(self, data: LineMap, key: str, what: str) -> tuple[list[int], list[int]]:
         """The PC4s of one list and, parallel to them, the line each came from."""
         if key not in data or data[key] is None:
             return [], []
         value = data[key]
         line = data.key_lines[key]
-        if isinstance(value, _Seq):
+        if isinstance(value, LineSeq):
             items = list(zip(value, value.raw, value.item_lines, strict=True))
         elif isinstance(value, str | int) and not isinstance(value, bool):
             items = [(value, data.raw.get(key), line)]
@@ -466,7 +393,7 @@ class _Checker:
         return pc4s, lines
 
     def postcode_sets(
-        self, data: _Map, area_code: str, what: str
+        self, data: LineMap, area_code: str, what: str
     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         whole, whole_lines = self.postcodes(data, "postcodes", what)
         partly, partly_lines = self.postcodes(data, "postcodes_partly", what)
@@ -481,7 +408,7 @@ class _Checker:
         return tuple(sorted(whole)), tuple(sorted(partly))
 
     def neighbourhood(self, data: Any, area_code: str, line: int) -> Neighbourhood | None:
-        if not isinstance(data, _Map):
+        if not isinstance(data, LineMap):
             self.error(line, f"area '{area_code}': each neighbourhood must be a mapping")
             return None
         label = data.get("code") if isinstance(data.get("code"), str) else f"line {data.line}"
@@ -512,7 +439,7 @@ class _Checker:
         )
 
     def area(self, data: Any, line: int) -> Area | None:
-        if not isinstance(data, _Map):
+        if not isinstance(data, LineMap):
             self.error(line, "each area must be a mapping (code, name, municipality, ...)")
             return None
         label = data.get("code") if isinstance(data.get("code"), str) else f"line {data.line}"
@@ -532,7 +459,7 @@ class _Checker:
         hoods: list[Neighbourhood] = []
         raw_hoods = data.get("neighbourhoods")
         if "neighbourhoods" in data:
-            if not isinstance(raw_hoods, _Seq) or not raw_hoods:
+            if not isinstance(raw_hoods, LineSeq) or not raw_hoods:
                 self.error(
                     data.key_lines["neighbourhoods"],
                     f"{what}: 'neighbourhoods' must be a list with at least one neighbourhood",
@@ -572,7 +499,7 @@ class _Checker:
         )
 
     def municipality(self, data: Any, line: int) -> Municipality | None:
-        if not isinstance(data, _Map):
+        if not isinstance(data, LineMap):
             self.error(line, "each municipality must be a mapping (code, name, postcodes, ...)")
             return None
         label = data.get("code") if isinstance(data.get("code"), str) else f"line {data.line}"
@@ -616,7 +543,7 @@ class _Checker:
 
     def municipality_list(self, raw: Any, line: int) -> list[Municipality]:
         """The municipalities of a `municipalities:` list."""
-        if not isinstance(raw, _Seq) or not raw:
+        if not isinstance(raw, LineSeq) or not raw:
             self.error(line, "'municipalities' must be a non-empty list (or a file name)")
             return []
         found = []
@@ -703,13 +630,13 @@ class _Checker:
         self, data: Any, municipalities: list[Municipality] | None = None
     ) -> tuple[list[Area], list[Municipality]]:
         """The areas of a parsed file and its municipalities (inline, or `municipalities`)."""
-        if not isinstance(data, _Map):
+        if not isinstance(data, LineMap):
             self.error(1, "the file must be a mapping with a top-level 'areas:' list")
             return [], []
         self.check_keys(data, _TOP_KEYS, ("areas",), "file")
         if municipalities is None:
             municipalities = []
-            if isinstance(data.get("municipalities"), _Seq):
+            if isinstance(data.get("municipalities"), LineSeq):
                 municipalities = self.municipality_list(
                     data["municipalities"], data.key_lines["municipalities"]
                 )
@@ -719,7 +646,7 @@ class _Checker:
                     "'municipalities' must be a list or the name of a municipalities file",
                 )
         raw_areas = data.get("areas")
-        if not isinstance(raw_areas, _Seq) or not raw_areas:
+        if not isinstance(raw_areas, LineSeq) or not raw_areas:
             if "areas" in data:
                 self.error(data.key_lines["areas"], "'areas' must be a non-empty list")
             return [], municipalities
@@ -734,31 +661,12 @@ class _Checker:
 
 def _read_yaml(path: Path) -> tuple[bool, Any, list[Problem]]:
     """Whether a YAML file could be parsed, its data with line numbers, and its problems."""
-    name = str(path)
     try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return False, None, [Problem(name, None, f"cannot read file: {exc}")]
-    loader = _LineLoader(source)
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        return False, None, [Problem(name, line, f"not valid YAML: {problem}")]
-    finally:
-        loader.dispose()
-    return (
-        True,
-        data,
-        [
-            Problem(
-                name, line, f"field '{key}' appears twice in one mapping (first on line {first})"
-            )
-            for line, key, first in loader.duplicates
-        ],
-    )
+        name, node = read_yaml(path)
+    except ProblemsError as exc:
+        return False, None, [replace(problem, level="error") for problem in exc.problems]
+    data, problems = with_lines(name, node, level="error")
+    return data is not None or node is None, data, problems
 
 
 def _municipalities_file(path: Path) -> tuple[list[Municipality], list[Problem]]:
@@ -768,7 +676,7 @@ def _municipalities_file(path: Path) -> tuple[list[Municipality], list[Problem]]
         return [], problems
     checker = _Checker(str(path))
     checker.problems.extend(problems)
-    if not isinstance(data, _Map):
+    if not isinstance(data, LineMap):
         checker.error(1, "the file must be a mapping with a top-level 'municipalities:' list")
         return [], checker.problems
     checker.check_keys(data, _MUNICIPALITIES_TOP_KEYS, ("municipalities",), "file")
@@ -799,7 +707,7 @@ def _check(path: Path) -> tuple[list[Area], list[Municipality], list[Problem]]:
     checker = _Checker(str(path))
     checker.problems.extend(problems)
     municipalities: list[Municipality] | None = None
-    if isinstance(data, _Map) and isinstance(data.get("municipalities"), str):
+    if isinstance(data, LineMap) and isinstance(data.get("municipalities"), str):
         # `municipalities: municipalities.yaml`: a file next to this one (generated from CBS data).
         other = path.parent / data["municipalities"]
         municipalities, other_problems = _municipalities_file(other)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,17 @@ from surveys.schema import (
     Survey,
     Text,
 )
+from surveys.yamlfile import (
+    NULL_TAG,
+    Loader,
+    Problem,
+    ProblemsError,
+    compose,
+    given_twice,
+    kind_of,
+    line_of,
+    read_text,
+)
 
 DEFAULT_SURVEY_PATH = Path(__file__).parent / "buurtpeiling.yaml"
 
@@ -61,62 +71,14 @@ MAX_VERSION = 32
 MAX_TITLE = 200
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in a survey file."""
-
-    file: str
-    line: int | None
-    question: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        about = f"question '{self.question}': " if self.question else ""
-        return f"{where}: {about}{self.message}"
-
-
-class SurveyError(Exception):
+class SurveyError(ProblemsError):
     """A survey file that cannot be used; `problems` lists everything found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(problem) for problem in problems))
-        self.problems = problems
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader where only true/false are booleans: 'no', 'yes', 'on' stay text."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
 
 
 def suggest(word: str, candidates: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest candidate, or ''."""
     match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
-
-
-def _line(node: Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _kind(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a list of 'key: value' lines"
-    if isinstance(node, SequenceNode):
-        return "a list ('- ' lines)"
-    if node.tag == "tag:yaml.org,2002:null":
-        return "empty"
-    return f"'{node.value}'"
 
 
 # A mapping as read: key -> (key node, value node), in file order.
@@ -131,11 +93,11 @@ class _Reader:
         self.catalogue = catalogue
         self.problems: list[Problem] = []
         self.languages: list[str] = []
-        self._constructor = _Loader("")
+        self._constructor = Loader("")
 
     def problem(self, node: Node | int | None, message: str, question: str | None = None) -> None:
-        line = _line(node) if isinstance(node, Node) else node
-        self.problems.append(Problem(self.file, line, question, message))
+        line = line_of(node) if isinstance(node, Node) else node
+        self.problems.append(Problem(self.file, line, message, question))
 
     # -- basic shapes -------------------------------------------------------------------------
 
@@ -143,7 +105,7 @@ class _Reader:
         """The keys of a mapping node in file order; a repeated key is a problem."""
         if not isinstance(node, MappingNode):
             self.problem(
-                node, f"{what} must be a list of 'key: value' lines, not {_kind(node)}", qid
+                node, f"{what} must be a list of 'key: value' lines, not {kind_of(node)}", qid
             )
             return {}
         result: Fields = {}
@@ -153,10 +115,8 @@ class _Reader:
                 continue
             key = str(key_node.value)
             if key in result:
-                first = _line(result[key][0])
-                self.problem(
-                    key_node, f"'{key}' is given twice in {what} (also on line {first})", qid
-                )
+                first = line_of(result[key][0])
+                self.problem(key_node, given_twice(key, first, what), qid)
                 continue
             result[key] = (key_node, value_node)
         return result
@@ -185,16 +145,16 @@ class _Reader:
 
     def raw(self, node: Node, what: str, qid: str | None) -> str | None:
         """A scalar exactly as written (so 'no', '1.0' and '007' stay text)."""
-        if isinstance(node, ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+        if isinstance(node, ScalarNode) and node.tag != NULL_TAG:
             return str(node.value)
-        self.problem(node, f"{what} must be a single value, not {_kind(node)}", qid)
+        self.problem(node, f"{what} must be a single value, not {kind_of(node)}", qid)
         return None
 
     def flag(self, node: Node, what: str, qid: str | None) -> bool:
         value = self.scalar(node) if isinstance(node, ScalarNode) else None
         if isinstance(value, bool):
             return value
-        self.problem(node, f"'{what}' must be true or false, not {_kind(node)}", qid)
+        self.problem(node, f"'{what}' must be true or false, not {kind_of(node)}", qid)
         return False
 
     def ident(self, node: Node, what: str, qid: str | None) -> str | None:
@@ -216,7 +176,7 @@ class _Reader:
 
     def text(self, node: Node, what: str, qid: str | None, *, partial: bool = False) -> Text:
         """A text per offered language (a plain string is fine for a one-language survey)."""
-        if isinstance(node, ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+        if isinstance(node, ScalarNode) and node.tag != NULL_TAG:
             if len(self.languages) == 1 and not partial:
                 value = str(node.value).strip()
                 if not value:
@@ -265,7 +225,7 @@ class _Reader:
             self.problem(
                 root,
                 "a survey file must be a list of 'key: value' lines (id, version, title, intro, "
-                f"languages, questions), not {_kind(root)}",
+                f"languages, questions), not {kind_of(root)}",
             )
             return None
         top = self.fields(root, "the survey", SURVEY_KEYS, None)
@@ -324,7 +284,9 @@ class _Reader:
 
     def read_questions(self, node: Node) -> list[Question]:
         if not isinstance(node, SequenceNode):
-            self.problem(node, f"'questions' must be a list ('- id: ...' items), not {_kind(node)}")
+            self.problem(
+                node, f"'questions' must be a list ('- id: ...' items), not {kind_of(node)}"
+            )
             return []
         if not node.value:
             self.problem(node, "'questions' is empty: a survey needs at least one question")
@@ -346,7 +308,7 @@ class _Reader:
                     question.id,
                 )
                 continue
-            seen[question.id] = _line(item)
+            seen[question.id] = line_of(item)
             if question.item is not None:
                 if question.item in items:
                     self.problem(
@@ -354,7 +316,7 @@ class _Reader:
                         f"item '{question.item}' is used twice (also on line {items[question.item]})",
                         question.id,
                     )
-                items[question.item] = _line(item)
+                items[question.item] = line_of(item)
             questions.append(question)
         return questions
 
@@ -460,7 +422,7 @@ class _Reader:
             reverse=reverse,
             max_length=max_length,
             digest=digest,
-            line=_line(node),
+            line=line_of(node),
         )
 
     def read_max_length(self, fields: Fields, qtype: str | None, qid: str | None) -> int | None:
@@ -479,7 +441,7 @@ class _Reader:
             self.problem(
                 node,
                 f"'max_length' must be a whole number from {TEXT_MAX_LENGTH_MIN} to "
-                f"{TEXT_MAX_LENGTH_MAX}, not {_kind(node)}",
+                f"{TEXT_MAX_LENGTH_MAX}, not {kind_of(node)}",
                 qid,
             )
             return None
@@ -543,7 +505,9 @@ class _Reader:
         node = fields["options"][1]
         if not isinstance(node, SequenceNode) or not node.value:
             what = (
-                "empty" if isinstance(node, SequenceNode) or _kind(node) == "empty" else _kind(node)
+                "empty"
+                if isinstance(node, SequenceNode) or kind_of(node) == "empty"
+                else kind_of(node)
             )
             self.problem(
                 node, f"'options' must be a list of options ('- id: ...'), not {what}", qid
@@ -563,7 +527,7 @@ class _Reader:
                     qid,
                 )
                 continue
-            seen[option.id] = _line(item)
+            seen[option.id] = line_of(item)
             options.append(option)
         if qtype == "single" and len(node.value) < 2:
             self.problem(node, "a single question needs at least 2 options", qid)
@@ -610,7 +574,7 @@ class _Reader:
             return None
         if option_id is None:
             return None
-        return Option(option_id, label, none=none, line=_line(node))
+        return Option(option_id, label, none=none, line=line_of(node))
 
     def read_labels(self, node: Node, ids: tuple[str, ...], qid: str | None) -> dict[str, Text]:
         fields = self.fields(node, "'labels'", ids, qid)
@@ -796,87 +760,32 @@ class _Reader:
         return value
 
 
-TAB_MESSAGE = "use spaces, not tabs (YAML does not allow tabs for indentation)"
-
-
-def tab_problems(filename: str, text: str) -> list[Problem]:
-    """One problem per line indented with a tab: YAML stops at the first, editors show none."""
-    problems = []
-    for number, line in enumerate(text.splitlines(), 1):
-        indent = line[: len(line) - len(line.lstrip(" \t"))]
-        if "\t" in indent and line.strip():
-            problems.append(Problem(filename, number, None, TAB_MESSAGE))
-    return problems
-
-
 def load_survey_text(
     text: str, filename: str = "<survey>", catalogue: Catalogue | None = None
 ) -> Survey:
     """Parse and check a survey definition; SurveyError lists every problem."""
     reader = _Reader(filename, catalogue or default_catalogue())
     if not text.strip():
-        raise SurveyError([Problem(filename, None, None, "the file is empty")])
-    if "\x00" in text:
-        raise SurveyError([Problem(filename, None, None, "this is not a text file (binary data)")])
-    tabs = tab_problems(filename, text)
-    if tabs:
-        raise SurveyError(tabs)
+        raise SurveyError([Problem(filename, None, "the file is empty")])
     try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        detail = " ".join(part for part in (exc.context, exc.problem) if part)
-        if "'\\t'" in detail:
-            message = TAB_MESSAGE
-        else:
-            # The usual cause for non-programmers: a text with : , ? # or quotes in it.
-            message = (
-                f"YAML syntax error: {detail} (tip: put texts that contain : , ? # [ ] {{ }} "
-                "or quotes between double quotes)"
-            )
-        raise SurveyError([Problem(filename, line, None, message)]) from None
-    except yaml.YAMLError as exc:
-        raise SurveyError([Problem(filename, None, None, f"YAML syntax error: {exc}")]) from None
-    except RecursionError:
-        raise SurveyError(
-            [Problem(filename, None, None, "the file is nested too deeply")]
-        ) from None
+        root = compose(filename, text)
+    except ProblemsError as exc:
+        raise SurveyError(exc.problems) from None
     if root is None:
-        raise SurveyError([Problem(filename, None, None, "the file is empty")])
+        raise SurveyError([Problem(filename, None, "the file is empty")])
     survey = reader.survey(root)
     if reader.problems or survey is None:
         problems = sorted(reader.problems, key=lambda problem: problem.line or 0)
-        raise SurveyError(problems or [Problem(filename, None, None, "not a survey")])
+        raise SurveyError(problems or [Problem(filename, None, "not a survey")])
     return survey
 
 
 def read_survey_file(path: str | Path) -> tuple[str, str]:
     """The display name and UTF-8 text of a survey file; SurveyError when it cannot be read."""
-    name = str(path)
-    file = Path(path)
     try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise SurveyError([Problem(name, None, None, "file not found")]) from None
-    except IsADirectoryError:
-        raise SurveyError(
-            [Problem(name, None, None, "this is a folder, not a survey file")]
-        ) from None
-    except OSError as exc:
-        raise SurveyError(
-            [Problem(name, None, None, f"cannot read the file: {exc.strerror}")]
-        ) from None
-    if b"\x00" in data:
-        raise SurveyError([Problem(name, None, None, "this is not a text file (binary data)")])
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SurveyError(
-            [Problem(name, line, None, "the file is not UTF-8 text; save it as UTF-8")]
-        ) from None
-    return name, text
+        return read_text(path)
+    except ProblemsError as exc:
+        raise SurveyError(exc.problems) from None
 
 
 def load_survey(path: str | Path, catalogue: Catalogue | None = None) -> Survey:

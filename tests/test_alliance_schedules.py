@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from bot.schedules import Schedule, ScheduleError
+from digests.schedule import Schedule, ScheduleError
 
 TZ = "Europe/Amsterdam"
 

@@ -23,13 +23,13 @@ from surveys.areas import (
     InFocusMunicipality,
     Invalid,
     NotInFocusArea,
-    Problem,
     check_areas_file,
     default_areas,
     format_pc4s,
     load_areas,
     parse_pc4,
 )
+from surveys.yamlfile import Problem
 
 
 @pytest.fixture(scope="module")
@@ -453,7 +453,7 @@ def test_neighbourhood_code_may_not_repeat_an_area_code(tmp_path: Path) -> None:
             "    neighbourhoods: []\n",
             "at least one neighbourhood",
         ),
-        ("name: Stad Oost", "name: Stad Oost\n    name: Stad", "appears twice"),
+        ("name: Stad Oost", "name: Stad Oost\n    name: Stad", "is given twice"),
     ],
 )
 def test_broken_files_give_one_clear_error(
@@ -476,7 +476,7 @@ def test_error_line_points_at_the_bad_postcode(tmp_path: Path) -> None:
 
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
     problem = only(problems_of(tmp_path, VALID.replace("name: Buurt B", "name: [Buurt B")))
-    assert problem.message.startswith("not valid YAML")
+    assert problem.message.startswith("YAML syntax error")
     assert problem.line is not None and problem.line >= 12
 
 
@@ -487,7 +487,7 @@ def test_files_without_areas(tmp_path: Path, text: str) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     problem = only(check_areas_file(tmp_path / "nope.yaml")[1])
-    assert "cannot read file" in problem.message
+    assert "file not found" in problem.message
 
 
 def test_overlap_between_areas_is_a_warning(tmp_path: Path) -> None:

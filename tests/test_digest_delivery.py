@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
-from bot.digests import run_digest_tick
 from bot.outbox import OutboxSender
 from digests.table import parse_csv
 from sandbox.harness import BotHarness, GroupHandle
@@ -19,6 +18,7 @@ from storage import alliances as store
 from storage.models import DigestSent, OutboxMessage
 from tests.conftest import TEST_KEY
 from tests.test_alliance_data import seed
+from usecases.queue_digests import run_digest_tick
 
 NEXT_MONDAY_RUN = datetime(2026, 11, 9, 8, 0, tzinfo=UTC)  # Monday 09:00 Amsterdam (CET)
 
@@ -55,7 +55,12 @@ async def deliver(h: BotHarness, services: Any, clock: FakeClock) -> None:
 
 def tick(services: Any, now: datetime) -> Any:
     return run_digest_tick(
-        services.db, services.areas, now, min_n=services.settings.min_cell_size, chart=True
+        services.db,
+        services.areas,
+        now,
+        min_n=services.settings.min_cell_size,
+        tz=services.settings.tz,
+        chart=True,
     )
 
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import delete, select
 
-from bot.digests import FINAL, SCHEDULED, _make, run_digest_tick
 from storage.models import Alliance, DigestSent, OutboxMessage, Round
 from tests.test_alliance_data import seed, standing_round
+from usecases.queue_digests import FINAL, SCHEDULED, _make, run_digest_tick
 
 RUN = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 Amsterdam; standing round opens 2 Nov
 WEEK = timedelta(days=7)
@@ -48,7 +48,9 @@ def data(db: Any) -> None:
 
 
 def tick(services: Any, now: datetime) -> Any:
-    return run_digest_tick(services.db, services.areas, now, min_n=10, chart=False)
+    return run_digest_tick(
+        services.db, services.areas, now, min_n=10, tz=services.settings.tz, chart=False
+    )
 
 
 def queued(db: Any) -> list[tuple[Any, ...]]:

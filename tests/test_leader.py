@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from bot.leader import Leadership, leader_only
+from bot.leader import Leadership
 from storage.db import Database
 from storage.leases import lock_key
 
@@ -62,23 +62,6 @@ async def test_sqlite_always_leads(sqlite_url: str) -> None:
         assert elected == [True]
     finally:
         db.dispose()
-
-
-async def test_leader_only_skips_on_followers(sqlite_url: str) -> None:
-    db = Database(sqlite_url)
-    calls: list[int] = []
-
-    async def job(n: int) -> int:
-        calls.append(n)
-        return n
-
-    leadership = Leadership(db)
-    guarded: Callable[[int], Awaitable[object]] = leader_only(leadership, job)
-    assert await guarded(1) is None
-    await leadership.step()
-    assert await guarded(2) == 2
-    assert calls == [2]
-    db.dispose()
 
 
 @pytest.mark.postgres

@@ -9,14 +9,15 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FakeClock
-from bot.rounds import RoundSpec, publish_round
 from sandbox.harness import BotHarness, UserHandle
 from storage.models import OutboxMessage, Resident, Response
 from storage.pseudonyms import pseudonym
 from surveys.loader import load_survey
+from surveys.round_file import RoundSpec
 from tests.conftest import TEST_KEY
 from tests.test_resident_flow import onboard
 from tests.test_rounds_bot import ALL_TYPES, TZ, deliver_outbox, tick
+from usecases.publish_round import publish_round
 
 
 @pytest.fixture

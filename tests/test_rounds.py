@@ -12,16 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FakeClock
-from bot.rounds import (
-    RoundError,
-    RoundSpec,
-    TickReport,
-    build_spec,
-    parse_moment,
-    publish_round,
-    reminder_due,
-    run_round_tick,
-)
 from storage import responses as response_store
 from storage import rounds as store
 from storage.db import Database
@@ -30,6 +20,9 @@ from storage.residents import create_resident
 from storage.survey_versions import store_survey_version
 from surveys.areas import default_areas
 from surveys.loader import load_survey
+from surveys.round_file import RoundError, RoundSpec, build_spec, parse_moment
+from usecases.publish_round import publish_round
+from usecases.round_tick import TickReport, reminder_due, run_round_tick
 
 DATA = Path(__file__).parent / "data" / "surveys"
 ALL_TYPES = DATA / "all_types.yaml"
@@ -128,7 +121,7 @@ def start(db: Database, clock: FakeClock, round_id: int, resident_id: int, **ans
 
 def tick(db: Database, clock: FakeClock, **kwargs: Any) -> TickReport:
     """One round tick at the clock's now."""
-    return run_round_tick(db, default_areas(), clock.now(), **kwargs)
+    return run_round_tick(db, default_areas(), clock.now(), tz=TZ, **kwargs)
 
 
 def outbox(db: Database, kind: str | None = None) -> list[OutboxMessage]:
@@ -230,15 +223,6 @@ def test_catch_up_closes_what_passed_and_opens_what_is_due(db: Database, clock: 
     # Closed before opened: Anna is invited to the new round and told the old one closed.
     kinds = [m.kind for m in outbox(db) if m.resident_id == anna]
     assert kinds == ["invitation", "round_closed", "invitation"]
-
-
-def test_should_run_hook_skips_the_tick(db: Database, clock: FakeClock) -> None:
-    resident(db, clock)
-    round_id = publish(db, clock, opens_in=timedelta(0))
-    report = tick(db, clock, should_run=lambda: False)
-    assert report.skipped and not report.changed
-    assert round_row(db, round_id).status == "scheduled"
-    assert tick(db, clock, should_run=lambda: True).opened == [round_id]
 
 
 # ---- reminders --------------------------------------------------------------------------------

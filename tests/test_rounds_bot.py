@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,15 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FakeClock
+from bot.jobs import ROUND_TICK, register_jobs
 from bot.outbox import OutboxSender
-from bot.rounds import RoundSpec, TickReport, publish_round, register_round_jobs, run_round_tick
 from sandbox.harness import BotHarness
 from storage.models import Answer, OutboxMessage, Resident, Response, Round
 from surveys.loader import load_survey
+from surveys.round_file import RoundSpec
 from tests.test_resident_flow import onboard
+from usecases.publish_round import publish_round
+from usecases.round_tick import TickReport, run_round_tick
 
 ALL_TYPES = Path(__file__).parent / "data" / "surveys" / "all_types.yaml"
 TZ = ZoneInfo("Europe/Amsterdam")
@@ -47,7 +51,13 @@ def publish(services: Any, clock: FakeClock, *, lasts: timedelta = timedelta(day
 
 def tick(services: Any, clock: FakeClock) -> TickReport:
     """The round tick as the bot's job runs it."""
-    return run_round_tick(services.db, services.areas, clock.now(), catalogue=services.catalogue)
+    return run_round_tick(
+        services.db,
+        services.areas,
+        clock.now(),
+        tz=services.settings.tz,
+        catalogue=services.catalogue,
+    )
 
 
 async def deliver_outbox(services: Any, app: Any, clock: FakeClock) -> Any:
@@ -204,7 +214,7 @@ async def test_round_job_runs_the_tick_at_start_up(
     round_id = publish(services, clock)
     app = make_app(services)
     # As in production: registered in post_init, before the JobQueue starts.
-    register_round_jobs(app, interval=3600)
+    register_jobs(app, [replace(ROUND_TICK, every=timedelta(hours=1))])
     assert {job.name for job in app.job_queue.jobs()} == {"round-tick", "round-tick-catch-up"}
     # A start-up slower than APScheduler's default 1 s misfire grace must not drop the catch-up.
     await asyncio.sleep(1.2)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import cli
 from bot.clock import SystemClock
-from bot.rounds import run_round_tick
 from storage import responses as response_store
 from storage.db import Database
 from storage.residents import create_resident
 from surveys.areas import default_areas
+from usecases.round_tick import run_round_tick
 
 DATA = Path(__file__).parent / "data" / "surveys"
 ALL_TYPES = DATA / "all_types.yaml"
@@ -343,7 +344,9 @@ def test_close_asks_first_and_says_closed_as_the_list_does(url: str, tmp_path: P
     db = Database(url)
     try:
         now = SystemClock().now()
-        assert run_round_tick(db, default_areas(), now).opened == [2]
+        assert run_round_tick(db, default_areas(), now, tz=ZoneInfo("Europe/Amsterdam")).opened == [
+            2
+        ]
         with db.session() as session:
             for n, status in enumerate(["started", "completed", "started"]):
                 person = create_resident(

@@ -1,21 +1,16 @@
-"""The runtime of one instance, in-process: leader guard, counters, retention, outbox hand-over."""
+"""The runtime of one instance, in-process: leadership, counters, health, outbox hand-over."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from telegram.ext import CallbackContext
 
-from bot.leader import Leadership
-from bot.runtime import Runtime, guard_jobs, is_leader, leader_only, metrics_of, update_kind
+from bot.runtime import Runtime, is_leader, metrics_of, update_kind
 from sandbox.harness import BotHarness
 from storage import outbox as outbox_store
-from storage.models import ProcessedUpdate
-from storage.residents import claim_update
 from tests.test_resident_flow import button_data, onboard
 
 
@@ -31,74 +26,6 @@ async def test_without_a_runtime_every_job_acts(
     app = make_app(make_services(sqlite_url))
     assert is_leader(app) is True
     assert metrics_of(app) is None
-
-
-async def test_leader_only_jobs_act_only_on_the_leader(
-    make_services: Any, make_app: Any, sqlite_url: str
-) -> None:
-    services = make_services(sqlite_url)
-    app = make_app(services)
-    runtime = Runtime(app, services, leadership=Leadership(services.db))
-    runtime.attach()
-    calls: list[str] = []
-
-    async def job(context: Any) -> None:
-        calls.append("ran")
-
-    guarded = leader_only(job)
-    context = CallbackContext(app)
-    await guarded(context)
-    assert calls == [] and is_leader(app) is False
-    await runtime.leadership.step()  # SQLite: one process, always leads
-    await guarded(context)
-    assert calls == ["ran"] and is_leader(app) is True
-    runtime.detach()
-
-
-async def test_jobs_registered_before_start_become_leader_only(
-    make_services: Any, make_app: Any, sqlite_url: str
-) -> None:
-    services = make_services(sqlite_url)
-    app = make_app(services)
-    runtime = Runtime(app, services, leadership=Leadership(services.db))
-    runtime.attach()
-    ticks: list[str] = []
-
-    async def tick(context: Any) -> None:
-        ticks.append("tick")
-
-    app.job_queue.run_repeating(tick, interval=3600, name="round-tick")
-    assert guard_jobs(app) == ["round-tick"]  # retention was leader-only already
-    assert guard_jobs(app) == []  # never wrapped twice
-    job = next(j for j in app.job_queue.jobs() if j.name == "round-tick")
-    await job.callback(CallbackContext(app))
-    assert ticks == []
-    await runtime.leadership.step()
-    await job.callback(CallbackContext(app))
-    assert ticks == ["tick"]
-    runtime.detach()
-
-
-async def test_retention_job_runs_only_on_the_leader(
-    make_services: Any, make_app: Any, sqlite_url: str, clock: Any
-) -> None:
-    services = make_services(sqlite_url)
-    app = make_app(services)
-    runtime = Runtime(app, services, leadership=Leadership(services.db))
-    runtime.attach()
-    with services.db.session() as session:
-        claim_update(session, 1, 41, clock.now() - timedelta(days=5))
-    jobs = {job.name: job for job in app.job_queue.jobs()}
-    assert "retention" in jobs
-    retention = jobs["retention"].callback
-    await retention(CallbackContext(app))
-    with services.db.session() as session:
-        assert session.get(ProcessedUpdate, (1, 41)) is not None  # a follower changes nothing
-    await runtime.leadership.step()
-    await retention(CallbackContext(app))
-    with services.db.session() as session:
-        assert session.get(ProcessedUpdate, (1, 41)) is None
-    runtime.detach()
 
 
 async def test_counters_for_updates_answers_and_errors(

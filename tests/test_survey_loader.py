@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from surveys.loader import (
     DEFAULT_SURVEY_PATH,
-    Problem,
     SurveyError,
     load_default_survey,
     load_survey,
     load_survey_text,
 )
 from surveys.schema import Survey
+from surveys.yamlfile import Problem
 
 DATA = Path(__file__).parent / "data" / "surveys"
 

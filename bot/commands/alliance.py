@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import click
 
 from bot.clock import SystemClock
 from bot.database import open_database
 from bot.options import setting_option, settings_from
-from bot.schedules import Schedule, ScheduleError
 from bot.terminal import YES_OPTION, confirm, print_table
+from digests.schedule import Schedule, ScheduleError
 from storage import alliances as store
 from surveys.areas import AreasFileError, load_areas
 
@@ -54,7 +53,7 @@ def invite(area: str, expires_days: int, database_url: str | None, areas_file: s
             )
     finally:
         db.dispose()
-    expires = (now + timedelta(days=expires_days)).astimezone(ZoneInfo(settings.timezone))
+    expires = (now + timedelta(days=expires_days)).astimezone(settings.tz)
     click.echo(f"Code for {found.name}: {code}")
     click.echo(f"Valid once, until {expires:%Y-%m-%d %H:%M} ({settings.timezone}).")
     click.echo("Add the bot to the alliance's Telegram group and send there:")
@@ -66,7 +65,7 @@ def invite(area: str, expires_days: int, database_url: str | None, areas_file: s
 def list_command(database_url: str | None) -> None:
     """Linked chats: id, area, chat title, linked since, schedule, language, last digest."""
     settings = settings_from(database_url=database_url)
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     db = open_database(database_url, settings)
     try:
         with db.session() as session:
@@ -184,7 +183,7 @@ def schedule(
     finally:
         db.dispose()
     upcoming = rule.next_run(SystemClock().now(), settings.timezone)
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     click.echo(
         f"Alliance {alliance_id}: {rule.describe()} ({settings.timezone}), language {lang}; "
         f"next digest {upcoming.astimezone(tz):%Y-%m-%d %H:%M}."

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from bot.settings import Settings, get_settings
+from bot.options import setting_option
+from bot.settings import get_settings
 from surveys.areas import (
     DEFAULT_PATH,
     Ambiguous,
@@ -24,18 +23,8 @@ from surveys.areas import (
     load_areas,
 )
 
-FILE_HELP = "Areas file to use instead of the shipped surveys/areas.yaml."
-
-
-def _file_option() -> Callable[[Any], Any]:
-    """--file, backed by the `areas_file` setting (BUURTSTEM_AREAS_FILE) once that exists."""
-    if "areas_file" in Settings.model_fields:
-        from bot.options import setting_option
-
-        return setting_option("areas_file", "--file", type=click.Path(dir_okay=False))  # type: ignore[no-any-return]
-    return click.option(
-        "--file", "areas_file", default=None, type=click.Path(dir_okay=False), help=FILE_HELP
-    )
+# --file, backed by the `areas_file` setting (BUURTSTEM_AREAS_FILE).
+FILE_OPTION = setting_option("areas_file", "--file", type=click.Path(dir_okay=False))
 
 
 def _areas_path(given: str | None) -> Path:
@@ -63,7 +52,7 @@ def command() -> None:
 
 
 @command.command("list")
-@_file_option()
+@FILE_OPTION
 @click.option("--area", "area_code", metavar="CODE", help="Show one area (or a neighbourhood's).")
 def list_command(areas_file: str | None, area_code: str | None) -> None:
     """Print the focus areas as a table, or one area with its neighbourhoods."""
@@ -104,7 +93,7 @@ def validate_command(file: str | None, strict: bool) -> None:
 
 
 @command.command("lookup")
-@_file_option()
+@FILE_OPTION
 @click.argument("postcode")
 def lookup_command(areas_file: str | None, postcode: str) -> None:
     """Show what the bot would make of a postcode a resident types.

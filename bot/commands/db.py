@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from bot.options import driver_message, safe_url, setting_option, settings_from
+from bot.database import driver_message, safe_url
+from bot.options import setting_option, settings_from
 from storage.migrate import upgrade
 
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 
 from bot.clock import SystemClock
 from bot.database import open_database
-from bot.digests import CountsCache, digest_input, render
 from bot.options import setting_option, settings_from
 from bot.terminal import print_telegram_html
+from digests import build_digest
 from locales.catalogue import default_catalogue
-from storage.models import Round
-from storage.rounds import round_for_area
+from storage.digest_counts import CountsCache
+from storage.rounds import get_round, round_for_area
 from surveys.areas import load_areas
+from usecases.digest_data import digest_input
 
 
 @click.group("digest")
@@ -59,13 +59,13 @@ def preview(
                 f"use {hood[0].code}"
             )
         raise click.ClickException(f"unknown area {area!r} (see buurtstem areas list)")
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.tz
     now = SystemClock().now()
     db = open_database(database_url, settings)
     try:
         with db.session() as session:
             round_ = (
-                session.get(Round, round_id)
+                get_round(session, round_id)
                 if round_id is not None
                 else round_for_area(session, found.code, now)
             )
@@ -78,7 +78,7 @@ def preview(
                 )
             end = min(now, round_.closed_at or now)
             data = digest_input(
-                CountsCache(session, default_catalogue()),
+                CountsCache(session, default_catalogue(), db.surveys),
                 area=found,
                 round_=round_,
                 period_start=round_.opens_at,
@@ -88,7 +88,7 @@ def preview(
             )
     finally:
         db.dispose()
-    digest = render(data, lang=language, min_n=settings.min_cell_size, last_published=None)
+    digest = build_digest(data, lang=language, min_n=settings.min_cell_size, last_published=None)
     for i, text in enumerate(digest.messages, 1):
         click.echo(f"--- message {i} of {len(digest.messages)} ---")
         print_telegram_html(text)

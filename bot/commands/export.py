@@ -8,7 +8,7 @@ import click
 
 from bot.database import open_database
 from bot.options import setting_option, settings_from
-from bot.rounds import RoundError, zone
+from digests.scrub import scrub
 from storage.export import export_rows, write_csv, write_xlsx
 
 # File name endings each format may have; a name without one needs --format.
@@ -95,19 +95,12 @@ def responses_command(
         raise click.ClickException(f"{out} exists; add --force to overwrite it")
     if not path.parent.exists():
         raise click.ClickException(f"folder {path.parent} does not exist")
-    try:
-        tz = zone(settings.timezone)
-    except RoundError as exc:
-        raise click.ClickException(str(exc)) from exc
-    text_filter = None
-    if not raw_text:
-        from digests.scrub import scrub
-
-        text_filter = scrub
+    tz = settings.tz
+    text_filter = None if raw_text else scrub
     db = open_database(database_url, settings)
     try:
         with db.session() as session:
-            rows = export_rows(session, round_id, tz, text_filter=text_filter)
+            rows = export_rows(session, round_id, tz, text_filter=text_filter, surveys=db.surveys)
     except LookupError as exc:
         raise click.ClickException(f"no round {round_id} (see buurtstem round list)") from exc
     finally:

@@ -5,26 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo
 
 import click
 
 from bot.clock import SystemClock
 from bot.database import open_database
 from bot.options import setting_option, settings_from
-from bot.rounds import (
-    RoundError,
-    RoundFileError,
-    RoundSpec,
-    build_spec,
-    close_now,
-    local,
-    local_end,
-    publish_round,
-    read_round_file,
-    shown,
-    zone,
-)
 from bot.settings import Settings
 from bot.terminal import YES_OPTION, confirm, print_table
 from storage import rounds as store
@@ -32,6 +18,18 @@ from storage.models import Round
 from storage.survey_versions import get_survey_version
 from surveys.areas import Areas, AreasFileError, load_areas
 from surveys.loader import SurveyError, load_survey
+from surveys.round_file import (
+    RoundError,
+    RoundFileError,
+    RoundSpec,
+    build_spec,
+    read_round_file,
+    shown,
+)
+from surveys.times import local, local_end
+from surveys.yamlfile import Problem
+from usecases.publish_round import publish_round
+from usecases.round_tick import close_now
 
 
 @click.group("round")
@@ -56,8 +54,8 @@ def _reminded(started: bool, not_started: bool) -> str:
     return " and ".join(label for label, on in labels if on)
 
 
-def _describe(spec: RoundSpec, tz_name: str) -> list[str]:
-    tz = zone(tz_name)
+def _describe(spec: RoundSpec, settings: Settings) -> list[str]:
+    tz, tz_name = settings.tz, settings.timezone
     areas = "all focus areas" if spec.area_codes is None else ", ".join(spec.area_codes)
     opens = shown(spec.opens_written, spec.opens_at, tz)
     closes = shown(spec.closes_written, spec.closes_at, tz, closes=True)
@@ -85,11 +83,9 @@ OPTION_OF = {
 }
 
 
-def _line_of(problem: str) -> tuple[int, int]:
+def _line_of(problem: Problem) -> tuple[int, int]:
     """Sort key: problems of the round file by line, then those of options (no line)."""
-    where = problem.split(": ", 1)[0]
-    number = where.rsplit(":", 1)[-1]
-    return (0, int(number)) if number.isdigit() else (1, 0)
+    return (0, problem.line) if problem.line else (1, 0)
 
 
 def _not_published(problems: list[str]) -> NoReturn:
@@ -180,13 +176,13 @@ def publish_command(
         if value is not None
     }
 
-    def locate(key: str) -> str | None:
+    def locate(key: str) -> tuple[str, int | None] | None:
         if key in given:
-            return OPTION_OF[key]
+            return OPTION_OF[key], None
         return read.locate(key) if read.is_round_file else None
 
     areas = _areas(settings)
-    tz = _zone(settings)
+    tz = settings.tz
     problems: list[str] = []
     spec: RoundSpec | None = None
     try:
@@ -194,7 +190,7 @@ def publish_command(
             values, path.resolve().parent, tz, areas, locate=locate, now=SystemClock().now()
         )
     except RoundFileError as exc:
-        problems += sorted((str(problem) for problem in exc.problems), key=_line_of)
+        problems += [str(problem) for problem in sorted(exc.problems, key=_line_of)]
     # The survey is checked in the same run, so one run shows every problem of both files.
     survey_path = _survey_path(values, path.resolve().parent)
     survey = None
@@ -227,7 +223,7 @@ def publish_command(
     click.echo(
         f"Round {published.round_id} '{spec.name}' {verb}: survey {survey.id} {survey.version}"
     )
-    for line in _describe(spec, settings.timezone):
+    for line in _describe(spec, settings):
         click.echo(line)
     if published.outcome != "unchanged":
         click.echo(
@@ -246,7 +242,7 @@ def _version_label(db_round: Round) -> str:
 def list_command(database_url: str | None, timezone: str | None) -> None:
     """Every round: id, name, survey version, status, period, responses per area."""
     settings = settings_from(database_url=database_url, timezone=timezone)
-    tz = _zone(settings)
+    tz = settings.tz
     db = open_database(database_url, settings)
     try:
         with db.session() as session:
@@ -275,13 +271,6 @@ def list_command(database_url: str | None, timezone: str | None) -> None:
     click.echo(f"Times in {settings.timezone}; started counts every response begun.")
 
 
-def _zone(settings: Settings) -> ZoneInfo:
-    try:
-        return zone(settings.timezone)
-    except RoundError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 def _count_lines(counts: list[store.AreaCount]) -> list[str]:
     if not counts:
         return ["no responses"]
@@ -301,7 +290,7 @@ def _count_lines(counts: list[store.AreaCount]) -> list[str]:
 def show_command(round_id: int, database_url: str | None, timezone: str | None) -> None:
     """One round in full: settings, responses per area, messages queued and sent."""
     settings = settings_from(database_url=database_url, timezone=timezone)
-    tz = _zone(settings)
+    tz = settings.tz
     db = open_database(database_url, settings)
     try:
         with db.session() as session:
@@ -364,7 +353,7 @@ def close_command(
     A round that has not opened yet is closed before it opens: nobody is invited.
     """
     settings = settings_from(database_url=database_url, areas_file=areas_file, timezone=timezone)
-    tz = _zone(settings)
+    tz = settings.tz
     areas = _areas(settings)
     db = open_database(database_url, settings)
     try:
@@ -394,7 +383,7 @@ def close_command(
                     "residents are told."
                 )
         confirm(question, yes, f"Round {round_id} not closed.")
-        report = close_now(db, round_id, SystemClock().now(), areas, settings.timezone)
+        report = close_now(db, round_id, SystemClock().now(), areas, tz=tz)
     finally:
         db.dispose()
     if report is None:

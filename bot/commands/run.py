@@ -10,9 +10,19 @@ from urllib.parse import urlsplit
 import click
 from telegram.error import InvalidToken, NetworkError
 
+from bot.app import SKIPPED_KEY, build_application, build_services
+from bot.clock import SystemClock
+from bot.database import choose_database
+from bot.logs import configure_logging
 from bot.options import setting_option, settings_from
+from bot.runtime import ALLOWED_UPDATES, Runtime
 from bot.settings import NEW_KEY_COMMAND, Settings, key_problem
+from bot.webhook import run_webhook
 from storage.db import Database
+from storage.leases import serialised
+from storage.meta import check_key_fingerprint
+from storage.migrate import upgrade
+from storage.pseudonyms import key_fingerprint
 
 # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -92,8 +102,6 @@ def command(webhook: bool, **options: str | int | None) -> None:
     """Run the Telegram bot (long polling, or --webhook)."""
     settings = settings_from(**options)
     check_settings(settings, webhook)
-    from bot.logs import configure_logging
-
     configure_logging(
         settings.log_format,
         settings.log_level,
@@ -109,11 +117,6 @@ def command(webhook: bool, **options: str | int | None) -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_quiet_startup_errors)
 
-    from bot.app import build_application, build_services
-    from bot.database import choose_database
-    from bot.runtime import ALLOWED_UPDATES, Runtime, startup_lock
-    from storage.migrate import upgrade
-
     # The same rule and first line as every other command that reads data.
     given = options.get("database_url")
     choice = choose_database(given if isinstance(given, str) else None, settings)
@@ -121,7 +124,7 @@ def command(webhook: bool, **options: str | int | None) -> None:
     click.echo(choice.describe(created=path is not None and not path.exists()), err=True)
     db = Database(settings.database_url, workers=settings.db_pool_size)
     # Instances starting together would race to migrate and to create the standing round.
-    with startup_lock(settings.database_url):
+    with serialised(settings.database_url, "buurtstem-startup"):
         upgrade(settings.database_url)
         check_key(db, settings.pseudonym_key)
         services = build_services(settings, db)
@@ -130,9 +133,6 @@ def command(webhook: bool, **options: str | int | None) -> None:
     try:
         if webhook:
             assert settings.webhook_url is not None
-            from bot.app import SKIPPED_KEY
-            from bot.webhook import run_webhook
-
             # buurtstem's own server: stores each update before its 200 (bot/webhook.py).
             run_webhook(
                 application,
@@ -163,10 +163,6 @@ def command(webhook: bool, **options: str | int | None) -> None:
 
 def check_key(db: Database, key: str) -> None:
     """Refuse (exit 2) a key other than the one the data was made with; store it on first use."""
-    from bot.clock import SystemClock
-    from storage.meta import check_key_fingerprint
-    from storage.pseudonyms import key_fingerprint
-
     log = logging.getLogger(__name__)
     with db.session() as session:
         check = check_key_fingerprint(session, key_fingerprint(key), SystemClock().now())

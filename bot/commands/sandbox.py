@@ -11,6 +11,8 @@ import sys
 import click
 
 from bot.options import settings_from
+from sandbox.runner import Sandbox
+from surveys.loader import DEFAULT_SURVEY_PATH, SurveyError, load_survey
 
 
 @click.command("sandbox")
@@ -25,8 +27,6 @@ from bot.options import settings_from
 @click.option("--fresh", is_flag=True, help="Start with an empty sandbox database.")
 def command(port: int | None, survey_file: str | None, fresh: bool) -> None:
     """Run the bot against a local Telegram emulator with a chat page in your browser."""
-    from surveys.loader import DEFAULT_SURVEY_PATH, SurveyError, load_survey
-
     settings = settings_from()
     chosen = survey_file or settings.survey_file
     try:
@@ -55,8 +55,6 @@ def command(port: int | None, survey_file: str | None, fresh: bool) -> None:
 
 
 async def _serve(port: int | None, survey_file: str | None, fresh: bool) -> None:
-    from sandbox.runner import Sandbox
-
     sandbox = Sandbox(settings_from(), port=port, survey_file=survey_file, fresh=fresh)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
