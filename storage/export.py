@@ -170,6 +170,7 @@ def xlsx_cells(row: ExportRow) -> list[Any]:
 
 def write_xlsx(rows: Iterable[ExportRow], path: Path, sheet_title: str = "answers") -> int:
     """Write rows as an xlsx workbook: typed cells, bold frozen header, filter; returns rows."""
+    # Imported here: openpyxl is heavy, and only `export --out x.xlsx` needs it.
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
