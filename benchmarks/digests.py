@@ -20,9 +20,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.digests import DEFAULT_SCHEDULE, run_digest_tick
 from sqlalchemy import delete, func, select, text
 
+import usecases.queue_digests as tick
+from bot.settings import Settings
+from digests.schedule import DEFAULT_SCHEDULE
+from storage import aggregates
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import (
@@ -35,7 +38,7 @@ from storage.models import (
     Round,
 )
 from storage.rounds import ensure_standing_round
-from storage.survey_versions import store_survey_version
+from storage.survey_versions import store_survey
 from storage.tallies import rebuild_tallies
 from surveys.areas import load_areas
 from surveys.engine import Engine
@@ -44,6 +47,7 @@ from surveys.loader import load_survey
 SURVEY = Path(__file__).resolve().parents[1] / "surveys" / "buurtpeiling.yaml"
 NOW = datetime(2026, 11, 16, 8, 0, 30, tzinfo=UTC)  # just after Monday 09:00 Amsterdam
 BATCH = 50_000
+SETTINGS = Settings()  # the minimum cell size and time zone the bot would use
 WORDS = [
     "meer",
     "groen",
@@ -258,16 +262,8 @@ def build(db: Database, areas: Any, args: argparse.Namespace) -> None:
     survey = load_survey(SURVEY)
     tz_now = NOW
     with db.session() as session:
-        version = store_survey_version(
-            session,
-            survey_id=survey.id,
-            version=survey.version,
-            title=survey.title["nl"],
-            definition=survey.to_json(),
-            content_hash=survey.content_hash,
-            source=SURVEY.read_text(encoding="utf-8"),
-            now=tz_now - timedelta(days=200),
-        )
+        source = SURVEY.read_text(encoding="utf-8")
+        version = store_survey(session, survey, source, tz_now - timedelta(days=200))
         earlier = Round(
             name="Voorjaarspeiling 2026",
             survey_version_id=version.id,
@@ -327,19 +323,22 @@ def build(db: Database, areas: Any, args: argparse.Namespace) -> None:
     )
 
 
+def run_digest(db: Database, areas: Any, now: datetime, *, chart: bool) -> tick.TickReport:
+    """The digest tick as the bot runs it, with the settings' minimum cell size and time zone."""
+    return tick.run_digest_tick(
+        db, areas, now, min_n=SETTINGS.min_cell_size, tz=SETTINGS.tz, chart=chart
+    )
+
+
 def split(db: Database, areas: Any, now: datetime) -> tuple[dict[str, float], float]:
     """Run one tick with its steps clocked: (seconds per step, seconds in all)."""
-    import bot.digests as tick
-
-    from storage import aggregates
-
     spent: dict[str, float] = {}
     steps = [
         (tick, "due_digests", "due"),
         (aggregates, "_tallied", "tallies"),
         (aggregates, "_remainder", "day's remainder"),
         (aggregates, "comments_by_area", "comments"),
-        (tick, "render", "build (publish, text, CSV)"),
+        (tick, "build_digest", "build (publish, text, CSV)"),
         (tick, "queue_digests", "record and queue"),
     ]
     originals = [(module, name, getattr(module, name)) for module, name, _ in steps]
@@ -358,7 +357,7 @@ def split(db: Database, areas: Any, now: datetime) -> tuple[dict[str, float], fl
         setattr(module, name, clocked(getattr(module, name), label))
     try:
         start = time.perf_counter()
-        run_digest_tick(db, areas, now, chart=False)
+        run_digest(db, areas, now, chart=False)
         total = time.perf_counter() - start
     finally:
         for module, name, work in originals:
@@ -402,11 +401,11 @@ def main() -> None:
         standing_id = standing.id
     # The previous digests: a real tick a week ago (its DigestSent rows are what the timed
     # tick builds on, as in production).
-    previous_run = DEFAULT_SCHEDULE.previous_run(tz_now - timedelta(days=1), "Europe/Amsterdam")
+    previous_run = DEFAULT_SCHEDULE.previous_run(tz_now - timedelta(days=1), SETTINGS.tz)
     with db.session() as session:
         session.execute(delete(OutboxMessage))
         session.execute(delete(DigestSent))
-    week_ago = run_digest_tick(db, areas, previous_run + timedelta(seconds=30), chart=False)
+    week_ago = run_digest(db, areas, previous_run + timedelta(seconds=30), chart=False)
     with db.session() as session:
         session.execute(delete(OutboxMessage))
         rows = session.scalars(select(DigestSent)).all()
@@ -439,7 +438,7 @@ def main() -> None:
                 session.execute(delete(OutboxMessage))
                 session.execute(delete(DigestSent).where(DigestSent.period_end > previous_run))
             start = time.perf_counter()
-            report = run_digest_tick(db, areas, tz_now, chart=chart)
+            report = run_digest(db, areas, tz_now, chart=chart)
             best = min(best, time.perf_counter() - start)
             queued = len(report.queued)
         return best, queued
@@ -452,7 +451,7 @@ def main() -> None:
             session.execute(delete(OutboxMessage))
             session.execute(delete(DigestSent).where(DigestSent.period_end > previous_run))
         profiler = cProfile.Profile()
-        profiler.runcall(run_digest_tick, db, areas, tz_now, chart=False)
+        profiler.runcall(run_digest, db, areas, tz_now, chart=False)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     t_text, n_text = digests(chart=False)
     # Where the time goes: more text-only ticks (not timed above) with their steps clocked;

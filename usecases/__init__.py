@@ -1,9 +1,10 @@
-"""Use cases: what the bot and its staff do, each in its own transaction, returning what happened.
+"""Use cases: what buurtstem does, each in one transaction, returning what happened as data.
 
-Publish a round, the round tick (open, close, remind, invite), queue digests (the tick and on
-demand), a resident's results, link an alliance, forget a resident. They read and write through
-storage/ (every SQL statement), compute with the pure packages (surveys/, digests/, locales/,
-journey/) and hand back reports and message payloads as plain data: no Telegram objects. The
-callers above (handlers/, bot/ jobs and CLI, sandbox/) run them off the event loop and present
-what they return.
+A resident's update (resident.py: the journey's decision, stored: answers, consent, forget),
+publish a round, the round tick (open, close, remind, invite), queue digests (the tick and on
+demand), a resident's /results, link an alliance. They read and write through storage/ (every
+SQL statement), compute with the pure packages (surveys/, digests/, locales/, journey/) and hand
+back reports and message payloads as plain data: no Telegram objects. The callers above
+(handlers/, bot/ jobs and CLI, sandbox/) run them off the event loop and present what they
+return.
 """

@@ -6,7 +6,7 @@ application's `bot_data` (handlers/context.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,6 @@ from locales.catalogue import Catalogue
 from locales.detection import LanguageDetector
 from storage.db import Database
 from storage.pseudonyms import pseudonym, short_pseudonym
-from storage.survey_versions import get_survey_version
 from surveys.areas import Areas
 from surveys.engine import Engine
 from surveys.schema import Survey
@@ -36,17 +35,10 @@ class Services:
     areas: Areas
     default_survey: Survey
     detector: LanguageDetector
-    engines: dict[int, Engine] = field(default_factory=dict)
 
     def engine(self, session: Session, survey_version_id: int) -> Engine:
-        """The engine of a stored survey version (cached: versions never change once stored)."""
-        engine = self.engines.get(survey_version_id)
-        if engine is None:
-            stored = get_survey_version(session, survey_version_id)
-            if stored is None:
-                raise LookupError(f"survey version {survey_version_id} is not stored")
-            engine = self.engines[survey_version_id] = Engine(Survey.from_json(stored.definition))
-        return engine
+        """The engine of a stored survey version (the database's one cache: `db.surveys`)."""
+        return self.db.surveys.engine(session, survey_version_id)
 
     def journey_context(self, now: datetime, telegram_code: str | None = None) -> Context:
         """What the journey needs for one update (the resident's Telegram language, if offered)."""
