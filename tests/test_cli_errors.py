@@ -137,3 +137,28 @@ def test_a_database_refuses_another_key(tmp_path: Path, emulator_url: str) -> No
     assert KEY not in other.stderr and OTHER_KEY not in other.stderr
     again = run(["run"], tmp_path, BUURTSTEM_PSEUDONYM_KEY=KEY, **env)
     assert again.returncode == 1 and "Telegram refused the bot token" in again.stderr
+
+
+def test_an_unknown_time_zone_is_one_line(tmp_path: Path) -> None:
+    result = run(["round", "list"], tmp_path, BUURTSTEM_TIMEZONE="Europe/Amsterdm")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "BUURTSTEM_TIMEZONE" in result.stderr and "unknown time zone" in result.stderr
+
+
+def test_every_command_module_is_registered() -> None:
+    from bot.cli import COMMAND_MODULES, cli
+
+    assert len(cli.commands) == len(COMMAND_MODULES)  # type: ignore[attr-defined]
+
+
+def test_a_missing_command_module_fails_loudly_and_says_which() -> None:
+    import click
+
+    from bot.cli import MissingCommand, register
+
+    group = click.Group("probe")
+    with pytest.raises(MissingCommand, match=r"bot\.commands\.gone is missing"):
+        register(group, ["bot.commands.start", "bot.commands.gone"])
+    with pytest.raises(MissingCommand, match=r"bot\.options defines no click `command`"):
+        register(group, ["bot.options"])
