@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from sandbox.emulator import BotAPIEmulator
 from sandbox.server import ThreadedEmulatorServer
@@ -146,19 +147,26 @@ def test_an_unknown_time_zone_is_one_line(tmp_path: Path) -> None:
     assert "BUURTSTEM_TIMEZONE" in result.stderr and "unknown time zone" in result.stderr
 
 
-def test_every_command_module_is_registered() -> None:
-    from bot.cli import COMMAND_MODULES, cli
+def test_every_command_is_there_under_its_name() -> None:
+    from bot.cli import COMMANDS, cli, load_command
 
-    assert len(cli.commands) == len(COMMAND_MODULES)  # type: ignore[attr-defined]
+    for name, module_name in COMMANDS.items():
+        assert load_command(name, module_name).name == name
+    assert CliRunner().invoke(cli, ["--help"]).exit_code == 0
 
 
 def test_a_missing_command_module_fails_loudly_and_says_which() -> None:
-    import click
+    from bot.cli import Commands, MissingCommand, load_command
 
-    from bot.cli import MissingCommand, register
-
-    group = click.Group("probe")
-    with pytest.raises(MissingCommand, match=r"bot\.commands\.gone is missing"):
-        register(group, ["bot.commands.start", "bot.commands.gone"])
-    with pytest.raises(MissingCommand, match=r"bot\.options defines no click `command`"):
-        register(group, ["bot.options"])
+    with pytest.raises(MissingCommand, match=r"bot\.commands\.gone of the command 'gone'"):
+        load_command("gone", "bot.commands.gone")
+    with pytest.raises(MissingCommand, match=r"bot\.options defines no click command 'options'"):
+        load_command("options", "bot.options")
+    broken = Commands("probe", modules={"start": "bot.commands.start", "gone": "bot.commands.gone"})
+    for args in (["--help"], ["gone"]):
+        result = CliRunner().invoke(broken, args)
+        assert result.exit_code == 1, result.output
+        assert "Error: the module bot.commands.gone of the command 'gone' is missing" in (
+            result.output
+        )
+    assert CliRunner().invoke(broken, ["start", "--help"]).exit_code == 0
