@@ -72,15 +72,15 @@ async def test_retention_runs_only_on_the_leader(
     app = make_app(services)
     runtime = follower(app, services)
     with services.db.session() as session:
-        claim_update(session, 41, clock.now() - timedelta(days=5))
+        claim_update(session, 1, 41, clock.now() - timedelta(days=5))
     register_jobs(app, [RETENTION])
     await callback_of(app, "retention")(CallbackContext(app))
     with services.db.session() as session:
-        assert session.get(ProcessedUpdate, 41) is not None  # a follower changes nothing
+        assert session.get(ProcessedUpdate, (1, 41)) is not None  # a follower changes nothing
     await runtime.leadership.step()
     await callback_of(app, "retention")(CallbackContext(app))
     with services.db.session() as session:
-        assert session.get(ProcessedUpdate, 41) is None
+        assert session.get(ProcessedUpdate, (1, 41)) is None
     unschedule(app)
     runtime.detach()
 
