@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from digests.questions import question_infos
+from locales.catalogue import default_catalogue
 from surveys.loader import (
     DEFAULT_SURVEY_PATH,
     SurveyError,
@@ -311,10 +313,7 @@ def test_digest_false_keeps_a_question_out_of_digests() -> None:
     assert data["questions"][1]["digest"] is False and "digest" not in data["questions"][0]
     assert Survey.from_json(data) == survey
     # The digest's view of the stored definition leaves it out; the export keeps every question.
-    from bot.digests import question_infos
-    from locales.catalogue import default_catalogue
-
-    infos = question_infos(data, default_catalogue())
+    infos = question_infos(Survey.from_json(data), default_catalogue())
     assert [info.id for info in infos] == ["unsafe_ever", "remark"]
     refused = only_problem(
         GOOD.replace("    max_length: 300\n", "    max_length: 300\n    digest: false\n")
@@ -370,10 +369,7 @@ def test_default_survey_follows_the_vm_and_speaks_plainly() -> None:
         "tenure",
         "children",
     }
-    from bot.digests import question_infos
-    from locales.catalogue import default_catalogue
-
-    in_digest = {info.id for info in question_infos(survey.to_json(), default_catalogue())}
+    in_digest = {info.id for info in question_infos(survey, default_catalogue())}
     assert in_digest == {question.id for question in survey.questions} - {
         "more_topics",
         "age_band",

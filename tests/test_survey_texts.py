@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.clock import FakeClock
-from bot.rounds import RoundSpec, publish_round, run_round_tick
 from sandbox.harness import BotHarness
 from surveys.loader import load_survey
 from surveys.preview import Preview
+from surveys.round_file import RoundSpec
 from tests.test_resident_flow import button_data, onboard
+from usecases.publish_round import publish_round
+from usecases.round_tick import run_round_tick
 
 TZ = ZoneInfo("Europe/Amsterdam")
 
@@ -66,7 +68,13 @@ def publish(services: Any, clock: FakeClock, path: Path) -> int:
     )
     source = path.read_text(encoding="utf-8")
     round_id = publish_round(services.db, spec, load_survey(path), source, clock.now(), TZ).round_id
-    run_round_tick(services.db, services.areas, clock.now(), catalogue=services.catalogue)
+    run_round_tick(
+        services.db,
+        services.areas,
+        clock.now(),
+        tz=services.settings.tz,
+        catalogue=services.catalogue,
+    )
     return round_id
 
 
