@@ -24,9 +24,10 @@ from bot.jobs import register_jobs
 from bot.ordering import ChatOrderedProcessor
 from bot.retrying import retrying
 from bot.settings import Settings
-from handlers import alliance, resident, results
+from handlers import alliance, resident, responses, results
 from handlers.admin import rounds_command
 from handlers.context import METRICS_KEY, SERVICES_KEY
+from journey import wire
 from locales.catalogue import Catalogue, default_catalogue
 from locales.detection import LanguageDetector
 from storage.db import Database
@@ -145,6 +146,23 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CommandHandler("results", results.results_command, filters=private))
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, alliance.on_migrate))
     # End of alliance handlers.
+    # Alliance responses to residents (handlers/responses.py, handlers/review.py): the group
+    # drafts (/reactie, a reply to a digest), translates and puts forward; staff approve.
+    application.add_handler(CommandHandler(["reactie", "response"], responses.response_command))
+    application.add_handler(
+        CommandHandler(["vertaling", "translation"], responses.translation_command)
+    )
+    application.add_handler(CommandHandler(["reacties", "responses"], responses.responses_command))
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.GROUPS & filters.REPLY & filters.TEXT & ~filters.COMMAND,
+            responses.on_group_reply,
+        )
+    )
+    application.add_handler(
+        CallbackQueryHandler(responses.on_response_button, pattern=wire.is_response_button)
+    )
+    # End of alliance response handlers.
     # Programme staff: /rounds (handlers/admin.py); others get the unknown-command answer.
     application.add_handler(CommandHandler("rounds", rounds_command, filters=private))
     application.add_handler(CallbackQueryHandler(resident.on_button))

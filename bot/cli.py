@@ -29,6 +29,7 @@ COMMANDS = {
     "export": "bot.commands.export",
     "alliance": "bot.commands.alliance",
     "digest": "bot.commands.digest",
+    "response": "bot.commands.response",
     "settings": "bot.commands.settings",
 }
 

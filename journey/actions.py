@@ -111,6 +111,14 @@ class KeepArea:
     """ "Keep this neighbourhood" under /area."""
 
 
+@dataclass(frozen=True)
+class React:
+    """A reaction under an alliance's response to the residents: helpful or not."""
+
+    response_id: int
+    helpful: bool
+
+
 Action = (
     Consent
     | Decline
@@ -127,4 +135,24 @@ Action = (
     | StartSurvey
     | Forget
     | KeepArea
+    | React
 )
+
+
+# ---- buttons for the people around the journey ------------------------------------------------
+# Not the resident's: an alliance group puts forward or withdraws its response, programme staff
+# approve or reject it (handlers/responses.py, handlers/review.py). The wire format is shared.
+
+SUBMIT = "submit"
+CANCEL = "cancel"
+APPROVE = "approve"
+REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class ResponseButton:
+    """A button on an alliance response for its writers (submit, cancel) or reviewers
+    (approve, reject)."""
+
+    response_id: int
+    verb: str

@@ -111,6 +111,10 @@ class World(Protocol):
         """Register a new response (stored with the resident's other changes)."""
         ...
 
+    def received_response(self, response_id: int) -> bool:
+        """Whether the alliance response `response_id` was sent to this resident."""
+        ...
+
 
 @dataclass
 class Context:
@@ -225,6 +229,14 @@ class Edit:
     keyboard: Keyboard | None = None
 
 
+@dataclass(frozen=True)
+class Reaction:
+    """A resident's reaction to an alliance's response, to store."""
+
+    response_id: int
+    helpful: bool
+
+
 @dataclass
 class Outcome:
     """What an update leads to: replies in order, edits, and a notice for a tap."""
@@ -235,6 +247,7 @@ class Outcome:
     notice: str | None = None  # a short word on the tapped button (may not be shown)
     alert: bool = False  # the notice matters: show it even when the tap was answered already
     detection: Detection | None = None
+    reaction: Reaction | None = None  # store this reaction to an alliance's response
 
     def send(self, text: str, keyboard: Keyboard | None = None) -> None:
         """Queue a message."""

@@ -1,4 +1,5 @@
-"""Taps on the journey's buttons: consent, language, where you live, questions, invitations."""
+"""Taps on the journey's buttons: consent, language, where you live, questions, invitations,
+reactions to an alliance's response."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from journey.model import (
     Context,
     Edit,
     Outcome,
+    Reaction,
     ResidentState,
     Send,
     Tap,
@@ -198,8 +200,36 @@ def _resident_tap(
                 resident.forget = True
             key = "forget.done" if confirm else "forget.cancelled"
             _edit_or_send(out, message_id, Send(ctx.text(lang, key)), only_edit=True)
+        case act.React(response_id, helpful):
+            _react(ctx, world, lang, response_id, helpful, given, out)
         case _:
             out.say(ctx.text(lang, "notice.old_version"))
+
+
+def _react(
+    ctx: Context,
+    world: World,
+    lang: str,
+    response_id: int,
+    helpful: bool,
+    given: Tap,
+    out: Outcome,
+) -> None:
+    """A reaction to an alliance's response: stored (the latest counts), the buttons go."""
+    if not world.received_response(response_id):
+        # Not sent to this resident (an old button after /forget, or a forged one).
+        out.say(ctx.text(lang, "notice.old_version"))
+        return
+    out.reaction = Reaction(response_id, helpful)
+    key = (
+        "responses.resident.thanks_helpful" if helpful else "responses.resident.thanks_not_helpful"
+    )
+    thanks = ctx.text(lang, key)
+    if given.message_id is not None and given.shown:
+        out.edits.append(Edit(given.message_id, given.shown + "\n\n" + thanks))
+    else:
+        out.send(thanks)
+    out.notice = ctx.text(lang, "responses.resident.thanks")
 
 
 def _edit_or_send(

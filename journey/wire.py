@@ -103,7 +103,16 @@ _KINDS: dict[type, str] = {
     actions.StartSurvey: "s",
     actions.Forget: "f",
     actions.KeepArea: "ak",
+    actions.React: "rh",
 }
+# Buttons on alliance responses (groups and programme staff), one kind per verb.
+_RESPONSE_KINDS = {
+    actions.SUBMIT: "rs",
+    actions.CANCEL: "rx",
+    actions.APPROVE: "ra",
+    actions.REJECT: "rj",
+}
+_RESPONSE_VERBS = {kind: verb for verb, kind in _RESPONSE_KINDS.items()}
 
 
 def encode_action(action: actions.Action) -> str:
@@ -128,6 +137,8 @@ def encode_action(action: actions.Action) -> str:
             return encode(kind, round_id)
         case actions.Forget(confirm):
             return encode(kind, "y" if confirm else "n")
+        case actions.React(response_id, helpful):
+            return encode(kind, response_id, "y" if helpful else "n")
     return encode(kind)
 
 
@@ -170,4 +181,29 @@ def decode_action(data: str | None) -> actions.Action | None:
             return actions.StartSurvey(int(arg(0))) if arg(0).isdigit() else actions.StartSurvey(0)
         case "f":
             return actions.Forget(confirm=arg(0) == "y")
+        case "rh":
+            if not arg(0).isdigit() or arg(1) not in ("y", "n"):
+                return None
+            return actions.React(int(arg(0)), helpful=arg(1) == "y")
     return None
+
+
+def encode_response_button(button: actions.ResponseButton) -> str:
+    """The callback data of a button on an alliance response."""
+    return encode(_RESPONSE_KINDS[button.verb], button.response_id)
+
+
+def decode_response_button(data: str | None) -> actions.ResponseButton | None:
+    """The alliance-response button a tap means; None for anything else."""
+    parsed = decode(data)
+    if parsed is None or parsed.kind not in _RESPONSE_VERBS or not parsed.arg(0).isdigit():
+        return None
+    return actions.ResponseButton(int(parsed.arg(0)), _RESPONSE_VERBS[parsed.kind])
+
+
+def is_response_button(data: object) -> bool:
+    """Whether callback data is of a button on an alliance response (a handler's pattern)."""
+    if not isinstance(data, str):
+        return False
+    parsed = decode(data)
+    return parsed is not None and parsed.kind in _RESPONSE_VERBS

@@ -366,3 +366,59 @@ class Meta(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime]
+
+
+class AllianceResponse(Base):
+    """An alliance's answer to the residents of its area about a round: what it heard, what it does.
+
+    Written in the alliance's group (draft), put forward by the group (pending), approved or
+    rejected by the programme team; approval queues it for the residents who answered.
+    """
+
+    __tablename__ = "alliance_responses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The group that wrote it; kept as null when the group is unlinked later (the log stays).
+    alliance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alliances.id", ondelete="SET NULL"), index=True
+    )
+    area_code: Mapped[str] = mapped_column(String(64))
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
+    # The Dutch text, as the alliance wrote it (plain text; escaped when sent).
+    text: Mapped[str] = mapped_column(Text)
+    # {language: text}: the alliance's own translations.
+    translations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # draft | pending | approved | rejected | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    # Who decided: "cli", or "telegram:" with a short pseudonym of the staff member.
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    # Why it was rejected, when the reviewer said so.
+    review_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    submitted_at: Mapped[datetime | None]
+    reviewed_at: Mapped[datetime | None]
+
+
+class AllianceResponseRecipient(Base):
+    """One resident an approved alliance response was queued for: never twice, with their reaction.
+
+    Erasure (/forget) deletes the row; retention keeps it without the resident (the counts stay).
+    """
+
+    __tablename__ = "alliance_response_recipients"
+    __table_args__ = (UniqueConstraint("response_id", "resident_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("alliance_responses.id", ondelete="CASCADE")
+    )
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("residents.id", ondelete="CASCADE"), index=True
+    )
+    # The language of the text sent; `translated` False: Dutch with a note in their language.
+    language: Mapped[str] = mapped_column(String(8))
+    translated: Mapped[bool] = mapped_column(Boolean, default=False)
+    queued_at: Mapped[datetime]
+    # helpful | not_helpful (the reaction buttons under the message)
+    reaction: Mapped[str | None] = mapped_column(String(16))
+    reacted_at: Mapped[datetime | None]

@@ -483,3 +483,23 @@ def purge(session: Session, before: datetime, statuses: Sequence[str] = (SENT,))
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def drop_pending_for_resident(
+    session: Session, resident_id: int, kinds: Sequence[str]
+) -> list[str]:
+    """Delete a resident's rows of these kinds not yet claimed; returns their dedupe keys.
+
+    For /stop: invitations and the like queued before it must not go out after it.
+    """
+    condition = and_(
+        OutboxMessage.resident_id == resident_id,
+        OutboxMessage.status == PENDING,
+        OutboxMessage.kind.in_(list(kinds)),
+    )
+    keys = list(session.scalars(select(OutboxMessage.dedupe_key).where(condition)))
+    if keys:
+        session.execute(
+            delete(OutboxMessage).where(condition).execution_options(synchronize_session=False)
+        )
+    return keys

@@ -4,7 +4,8 @@
   which keeps a copy of every answer).
 - Residents not seen for `days` are erased with their chat row and their queued messages; their
   responses and answers stay, unlinked (`responses.resident_id` set to NULL first, because that
-  foreign key is ON DELETE CASCADE and would delete the answers with the resident).
+  foreign key is ON DELETE CASCADE and would delete the answers with the resident); so do the
+  records of alliance responses sent to them, with their reactions.
 - Processed update ids older than 2 days are forgotten (Telegram redelivers for at most a day).
 - Outbox rows that are final (sent, failed, unknown) are deleted after 30 days; the file bytes
   of sent rows (digest charts and CSVs) are dropped after 1 day.
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.models import (
+    AllianceResponseRecipient,
     Answer,
     OutboxMessage,
     ProcessedUpdate,
@@ -112,6 +114,13 @@ def erase_inactive_residents(session: Session, before: datetime) -> tuple[int, i
                 .values(resident_id=None)
                 .execution_options(**_NO_SYNC)
             )
+        )
+        # Alliance responses they were sent, and their reactions, stay counted without them.
+        session.execute(
+            update(AllianceResponseRecipient)
+            .where(AllianceResponseRecipient.resident_id.in_(chunk))
+            .values(resident_id=None)
+            .execution_options(**_NO_SYNC)
         )
         session.execute(
             delete(ResidentChat)

@@ -24,11 +24,13 @@ from journey.model import (
     RoundInfo,
 )
 from journey.steps import step
+from storage import alliance_responses as alliance_response_store
 from storage import residents as resident_store
 from storage import responses as response_store
 from storage.models import Resident, Response, Round
 from storage.rounds import round_for_area
 from surveys.engine import Engine
+from usecases.alliance_responses import stop_messages
 from usecases.services import Services
 
 
@@ -127,6 +129,11 @@ class DbWorld:
     def start_response(self, round_: RoundInfo, response: ResponseState) -> ResponseState:
         self.loaded[round_.id] = (response, None, {})
         return response
+
+    def received_response(self, response_id: int) -> bool:
+        if self.row is None or self.row.id is None:
+            return False
+        return alliance_response_store.received(self.session, response_id, self.row.id)
 
     # -- storing -------------------------------------------------------------------------------
 
@@ -258,9 +265,23 @@ def handle(svc: Services, session: Session, update_id: int, who: Who, given: Inp
         if row is not None:
             resident_store.forget_resident(session, row)
         return Handled(outcome)
+    stopping = state.stopped and (row is None or row.stopped_at is None)
     row = _store_resident(svc, session, row, state, who, now)
     world.row = row
     world.store(row)
+    if stopping:
+        stop_messages(session, row.id)
+    if outcome.reaction is not None:
+        reaction = outcome.reaction
+        alliance_response_store.set_reaction(
+            session,
+            reaction.response_id,
+            row.id,
+            alliance_response_store.HELPFUL
+            if reaction.helpful
+            else alliance_response_store.NOT_HELPFUL,
+            now,
+        )
     return Handled(outcome, row.id)
 
 
