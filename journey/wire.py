@@ -203,7 +203,4 @@ def decode_response_button(data: str | None) -> actions.ResponseButton | None:
 
 def is_response_button(data: object) -> bool:
     """Whether callback data is of a button on an alliance response (a handler's pattern)."""
-    if not isinstance(data, str):
-        return False
-    parsed = decode(data)
-    return parsed is not None and parsed.kind in _RESPONSE_VERBS
+    return isinstance(data, str) and decode_response_button(data) is not None

@@ -462,3 +462,101 @@ def test_cli_refuses_unknown_and_not_waiting_responses(services: Any, clock: Fak
             select(OutboxMessage).where(OutboxMessage.kind == "response_status")
         ).one()
     assert "Reden: Te vaag" in news.payload["text"]
+
+
+def approved_with_reactions(
+    services: Any, clock: FakeClock, helpful: int, not_helpful: int, silent: int
+) -> tuple[int, int]:
+    """An approved response of a linked group, sent to residents who reacted so; (alliance chat
+    id, response id)."""
+    from storage.residents import create_resident
+
+    round_id = publish(services, clock)
+    now = clock.now()
+    with services.db.session() as session:
+        alliance = Alliance(
+            area_code="utrecht-overvecht",
+            chat_id=-4002,
+            title="Alliantie",
+            language="nl",
+            schedule={},
+            linked_at=now,
+        )
+        session.add(alliance)
+        session.flush()
+        response, _ = store.create_draft(
+            session,
+            alliance_id=alliance.id,
+            area_code="utrecht-overvecht",
+            round_id=round_id,
+            text="Wij hoorden u",
+            now=now,
+        )
+        store.move(
+            session, response.id, [store.DRAFT, store.PENDING], store.APPROVED, reviewed_at=now
+        )
+        reactions = [store.HELPFUL] * helpful + [store.NOT_HELPFUL] * not_helpful + [None] * silent
+        for n, reaction in enumerate(reactions):
+            resident = create_resident(
+                session,
+                pseudonym=f"p{n}",
+                chat_id=900 + n,
+                language="nl",
+                language_source="chosen",
+                now=now,
+            )
+            store.record_recipients(
+                session, response.id, [store.NewRecipient(resident.id, "nl", True)], now
+            )
+            if reaction is not None:
+                assert store.set_reaction(session, response.id, resident.id, reaction, now)
+        return alliance.chat_id, response.id
+
+
+@pytest.mark.parametrize(
+    ("helpful", "not_helpful", "shown"),
+    [
+        (12, 3, ("Gestuurd aan 20 bewoners", "nuttig: 12", "niet nuttig: minder dan 10")),
+        (10, 10, ("Gestuurd aan 25 bewoners", "nuttig: 10", "niet nuttig: 10")),
+        (2, 1, ("Gestuurd aan minder dan 10 bewoners", "nuttig: minder dan 10")),
+    ],
+)
+def test_the_group_sees_reaction_counts_with_small_numbers_suppressed(
+    services: Any, clock: FakeClock, helpful: int, not_helpful: int, shown: tuple[str, ...]
+) -> None:
+    from handlers.responses import env
+    from usecases import alliance_responses as uc
+
+    silent = {(12, 3): 5, (10, 10): 5, (2, 1): 0}[(helpful, not_helpful)]
+    chat_id, _ = approved_with_reactions(services, clock, helpful, not_helpful, silent)
+    with services.db.session() as session:
+        result = uc.overview(session, env(services), chat_id=chat_id, update_id=1, now=clock.now())
+    assert result is not None
+    [reply] = result.replies
+    for part in shown:
+        assert part in reply.text, reply.text
+    for hidden in {helpful, not_helpful} - {n for n in (helpful, not_helpful) if n >= 10}:
+        assert f": {hidden}" not in reply.text
+    assert "onder de 10" in reply.text
+
+
+def test_retention_keeps_the_counts_and_forget_erases_the_resident(
+    services: Any, clock: FakeClock
+) -> None:
+    from storage.models import Resident
+    from storage.residents import forget_resident
+    from storage.retention import apply_retention
+
+    _, response_id = approved_with_reactions(services, clock, 2, 1, 1)
+    with services.db.session() as session:
+        first = session.scalars(select(Resident).order_by(Resident.id)).first()
+        assert first is not None
+        forget_resident(session, first)  # /forget: their recipient row and reaction go too
+    with services.db.session() as session:
+        assert store.tallies(session, [response_id])[response_id] == store.Tally(3, 1, 1)
+        apply_retention(session, clock.now() + timedelta(days=400), days=365)
+    with services.db.session() as session:
+        assert session.scalars(select(Resident)).all() == []
+        rows = session.scalars(select(AllianceResponseRecipient)).all()
+        assert [r.resident_id for r in rows] == [None, None, None]
+        assert store.tallies(session, [response_id])[response_id] == store.Tally(3, 1, 1)

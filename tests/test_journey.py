@@ -23,6 +23,7 @@ from journey.model import (
     Input,
     Media,
     Outcome,
+    Reaction,
     ResidentState,
     ResponseState,
     RoundInfo,
@@ -52,6 +53,7 @@ class FakeWorld:
         self.engine_ = Engine(load_survey(DATA / survey_file))
         self.rounds = {1: RoundInfo(1, 1, open_, standing=True)}
         self.responses: dict[int, ResponseState] = {}
+        self.received: set[int] = set()  # alliance responses sent to this resident
 
     def engine(self, survey_version_id: int) -> Engine:
         return self.engine_
@@ -71,6 +73,9 @@ class FakeWorld:
     def start_response(self, round_: RoundInfo, response: ResponseState) -> ResponseState:
         self.responses[round_.id] = response
         return response
+
+    def received_response(self, response_id: int) -> bool:
+        return response_id in self.received
 
 
 class Journey:
@@ -371,5 +376,46 @@ def test_actions_survive_the_wire() -> None:
         act.StartSurvey(12),
         act.Forget(confirm=True),
         act.KeepArea(),
+        act.React(2_147_483_647, helpful=True),
+        act.React(5, helpful=False),
     ):
         assert wire.decode_action(wire.encode_action(action)) == action
+
+
+def test_alliance_response_buttons_survive_the_wire_and_stay_apart() -> None:
+    for verb in (act.SUBMIT, act.CANCEL, act.APPROVE, act.REJECT):
+        button = act.ResponseButton(2_147_483_647, verb)
+        data = wire.encode_response_button(button)
+        assert len(data.encode()) <= 64
+        assert wire.decode_response_button(data) == button
+        assert wire.is_response_button(data)
+        assert wire.decode_action(data) is None  # never a resident's action
+    for data in ("v1|rh|7|y", "v1|s|3", "v1|ra|", "v1|ra|x", "v0|ra|7", None, 7):
+        assert not wire.is_response_button(data)
+    for data in ("v1|rh|7|maybe", "v1|rh|x|y", "v1|rh|7"):
+        assert wire.decode_action(data) is None
+
+
+def test_a_reaction_to_an_alliance_response_is_stored_and_thanked(j: Journey) -> None:
+    onboard(j)
+    j.world.received.add(7)
+    shown = "📣 <b>Jullie zeiden, wij doen</b>\n\nWij hoorden u."
+    out = j.do(Tap(act.React(7, helpful=False), message_id=55, shown=shown))
+    assert out.reaction == Reaction(7, helpful=False)
+    [edit] = out.edits
+    assert edit.message_id == 55 and edit.keyboard is None
+    assert edit.text.startswith(shown) and "niet nuttig" in edit.text
+    assert out.notice == "Bedankt voor uw reactie." and not out.alert
+    assert out.sends == []
+
+
+def test_a_reaction_to_a_response_not_received_stores_nothing(j: Journey) -> None:
+    onboard(j)
+    out = j.do(Tap(act.React(8, helpful=True), message_id=56, shown="x"))
+    assert out.reaction is None and out.edits == []
+    assert out.alert and out.notice == j.ctx.text("nl", "notice.old_version")
+    # Before consent there is nobody to count.
+    fresh = Journey(j.ctx.detector, FakeWorld())
+    fresh.world.received.add(8)
+    out = fresh.do(Tap(act.React(8, helpful=True)))
+    assert out.reaction is None and out.resident is None
