@@ -65,7 +65,10 @@ class Settings(BaseSettings):
     )
     admin_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list,
-        description="Telegram user ids of programme staff allowed to use /rounds, comma separated.",
+        description=(
+            "Telegram user ids of programme staff allowed to use /rounds and to approve alliance "
+            "responses to residents, comma separated."
+        ),
     )
     min_cell_size: int = Field(
         default=MIN_CELL_SIZE,

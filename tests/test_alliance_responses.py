@@ -313,7 +313,15 @@ async def test_a_new_draft_replaces_the_old_and_stop_withdraws_a_queued_message(
             await answer(h, user)
         group, member = await link(h, services, "Alliantie Overvecht", "utrecht-overvecht")
         await group.send(member, "/reactie Eerste versie")
+        mine = [m for m in emulator.messages(group.chat_id) if m.sender_id == member.id]
+        command = mine[-1]
+        assert command.text == "/reactie Eerste versie"
+        zeroth = response_id_of(group.last_message())
+        # A typo fixed by editing the command: a new preview, and the new draft replaces the old.
+        await h.deliver(emulator.user_edits(member.user, command, "/reactie Eerste versie!"))
         first = response_id_of(group.last_message())
+        assert first != zeroth and the_response(services, zeroth).status == store.CANCELLED
+        assert the_response(services, first).text == "Eerste versie!"
         # Written at leisure, then sent with /reactie as a reply: the text of that message.
         draft = await group.send(member, "Wij hoorden u.\nWe gaan aan de slag.")
         await group.send(member, "/reactie", reply_to=draft)

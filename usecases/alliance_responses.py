@@ -25,6 +25,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bot.settings import Settings
+from journey import actions
 from locales.catalogue import MASTER, Catalogue
 from storage import alliance_responses as store
 from storage import outbox as outbox_store
@@ -357,7 +358,7 @@ def group_tap(
     if alliance is None or response is None or response.alliance_id != alliance.id:
         return Result(notice=texts.t(lang, "responses.group.unknown", id=response_id), alert=True)
     recipients = store.count_recipients(session, response.round_id, response.area_code)
-    if verb == "submit":
+    if verb == actions.SUBMIT:
         if not store.move(session, response.id, [store.DRAFT], store.PENDING, submitted_at=now):
             return _not_draft(session, env, lang, response)
         described = about(session, env, response)
@@ -552,7 +553,7 @@ def staff_tap(
         return None
     texts = env.texts
     reviewer = env.reviewer(staff_id)
-    if verb == "approve":
+    if verb == actions.APPROVE:
         review = approve(session, env, response_id, reviewer=reviewer, now=now)
     else:
         review = reject(session, env, response_id, reviewer=reviewer, now=now)
