@@ -92,6 +92,15 @@ def list_command(status: str | None, round_id: int | None, database_url: str | N
                 round_ = session.get(Round, r.round_id)
                 sent = store.delivery_counts(session, r.id)
                 tally = tallies[r.id]
+                counts = ["-"] * 5  # nothing was sent before approval
+                if r.status == store.APPROVED:
+                    counts = [
+                        str(tally.recipients),
+                        str(sent.get("sent", 0)),
+                        str(sent.get("failed", 0) + sent.get("unknown", 0)),
+                        str(tally.helpful),
+                        str(tally.not_helpful),
+                    ]
                 rows.append(
                     (
                         str(r.id),
@@ -99,11 +108,7 @@ def list_command(status: str | None, round_id: int | None, database_url: str | N
                         r.area_code,
                         r.status,
                         _when(settings, r.created_at),
-                        str(tally.recipients),
-                        str(sent.get("sent", 0)),
-                        str(sent.get("failed", 0) + sent.get("unknown", 0)),
-                        str(tally.helpful),
-                        str(tally.not_helpful),
+                        *counts,
                     )
                 )
     finally:
