@@ -7,15 +7,16 @@ transaction off the event loop, and shows the result after commit.
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from handlers.context import services
-from handlers.replies import answer_query, reply
+from handlers.replies import answer_query, repeated, reply
 from handlers.review import review_tap, waiting
 from journey import actions, wire
 from usecases import alliance_responses as uc
@@ -54,6 +55,18 @@ async def show(update: Update, context: ContextTypes.DEFAULT_TYPE, replies: list
     """Send replies in order in the update's chat."""
     for message in replies:
         await reply(update, context, message.text, keyboard=markup(message))
+
+
+async def present(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, result: uc.Result | None
+) -> None:
+    """Show a use case's result (None: the update was not for us)."""
+    if result is None:
+        return
+    if result.repeat:
+        repeated(context)
+        return
+    await show(update, context, result.replies)
 
 
 def _after_command(text: str | None) -> str:
@@ -107,8 +120,7 @@ async def response_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             lang=sender_language(svc, update),
         )
     )
-    if result is not None:
-        await show(update, context, result.replies)
+    await present(update, context, result)
 
 
 async def on_group_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -133,8 +145,7 @@ async def on_group_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             only_digest_replies=True,
         )
     )
-    if result is not None:
-        await show(update, context, result.replies)
+    await present(update, context, result)
 
 
 async def translation_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -155,8 +166,7 @@ async def translation_command(update: Update, context: ContextTypes.DEFAULT_TYPE
             lang=sender_language(svc, update),
         )
     )
-    if result is not None:
-        await show(update, context, result.replies)
+    await present(update, context, result)
 
 
 async def responses_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -178,8 +188,7 @@ async def responses_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             lang=sender_language(svc, update),
         )
     )
-    if result is not None:
-        await show(update, context, result.replies)
+    await present(update, context, result)
 
 
 async def on_response_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -218,7 +227,9 @@ async def finish_tap(
     update: Update, context: ContextTypes.DEFAULT_TYPE, result: uc.Result | None
 ) -> None:
     """Answer the tap, edit the tapped message, send what follows."""
-    if result is None:  # a repeat of a tap already handled
+    if result is None or result.repeat:  # a repeat of a tap already handled
+        if result is not None:
+            repeated(context)
         await answer_query(update)
         return
     notice = result.notice[:NOTICE_LIMIT] if result.notice else None
@@ -226,7 +237,8 @@ async def finish_tap(
     query = update.callback_query
     tapped = query.message if query is not None and isinstance(query.message, Message) else None
     if result.edit is not None and tapped is not None:
-        try:
+        # Not modified, deleted or lost: cosmetic, the decision is committed.
+        with contextlib.suppress(TelegramError):
             await context.bot.edit_message_text(
                 chat_id=tapped.chat_id,
                 message_id=tapped.message_id,
@@ -234,8 +246,4 @@ async def finish_tap(
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup(result.edit),
             )
-        except BadRequest:
-            pass  # not modified, or deleted: the notice said it already
-        except TelegramError:
-            pass  # a lost edit is cosmetic: the decision is committed
     await show(update, context, result.replies)

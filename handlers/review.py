@@ -38,7 +38,7 @@ async def review_tap(
     context: ContextTypes.DEFAULT_TYPE,
     button: actions.ResponseButton,
     response_env: uc.ResponseEnv,
-) -> uc.Result | None:
+) -> uc.Result:
     """Approve or reject: only programme staff, only in their private chat."""
     svc = services(context)
     lang = telegram_language(svc, update)

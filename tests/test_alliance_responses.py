@@ -278,7 +278,9 @@ async def test_bad_input_gets_a_clear_message_and_stores_nothing(
         await group.tap(member, data=f"v1|rx|{response_id}")
         cancelled = next(m for m in group.messages() if m.message_id == details.message_id)
         assert "Geannuleerd" in cancelled.visible_text and cancelled.buttons == []
-        assert f"#{response_id}: geannuleerd" in await says(group, f"/vertaling {response_id} en Hello")
+        assert f"#{response_id}: geannuleerd" in await says(
+            group, f"/vertaling {response_id} en Hello"
+        )
         staff = h.user("Programmateam", user_id=STAFF_ID)
         await staff.send("/start")
         await staff.send("/reacties")

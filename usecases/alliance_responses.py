@@ -99,6 +99,7 @@ class Result:
     edit: Reply | None = None  # replaces the tapped message
     notice: str | None = None  # a short word on the tapped button
     alert: bool = False
+    repeat: bool = False  # the update was handled before: nothing to show
 
 
 @dataclass(frozen=True)
@@ -145,14 +146,14 @@ def _too_long(env: ResponseEnv, lang: str, text: str) -> Result | None:
     )
 
 
-def _group(
-    session: Session, env: ResponseEnv, chat_id: int, lang: str
-) -> tuple[Alliance | None, str, Result | None]:
-    """The chat's alliance and the language to answer in; a not-linked answer when there is none."""
+def _group(session: Session, chat_id: int, lang: str) -> tuple[Alliance | None, str]:
+    """The chat's alliance, and the language to answer in (the alliance's, when linked)."""
     alliance = alliance_of_chat(session, chat_id)
-    if alliance is None:
-        return None, lang, Result([Reply(env.texts.t(lang, "responses.group.not_linked"))])
-    return alliance, alliance.language, None
+    return alliance, alliance.language if alliance is not None else lang
+
+
+def _not_linked(env: ResponseEnv, lang: str) -> Result:
+    return Result([Reply(env.texts.t(lang, "responses.group.not_linked"))])
 
 
 # ---- the group writes ------------------------------------------------------------------------
@@ -170,7 +171,8 @@ def draft(
     lang: str = MASTER,
     only_digest_replies: bool = False,
 ) -> Result | None:
-    """/reactie TEXT (or a reply): a new draft and its preview. None: nothing to say.
+    """/reactie TEXT (or a reply): a new draft and its preview. None: not for us (a plain reply
+    to a bot message that is not a digest).
 
     The text is the command's, else that of the message replied to (a member's own). A reply to
     one of the bot's digests makes the response about that digest's round; otherwise it is about
@@ -178,15 +180,15 @@ def draft(
     starts a draft only when it replies to a digest.
     """
     if not claim_update(session, env.bot_id, update_id, now):
-        return None
+        return Result(repeat=True)
     digest, digest_round = (False, None)
     if replied is not None and replied.from_bot:
         digest, digest_round = store.digest_round(session, chat_id, replied.message_id)
     if only_digest_replies and not digest:
         return None
-    alliance, lang, refusal = _group(session, env, chat_id, lang)
+    alliance, lang = _group(session, chat_id, lang)
     if alliance is None:
-        return refusal
+        return _not_linked(env, lang)
     texts = env.texts
     body = text.strip()
     if not body and replied is not None and not replied.from_bot:
@@ -245,13 +247,13 @@ def translate(
     replied: Replied | None,
     now: datetime,
     lang: str = MASTER,
-) -> Result | None:
+) -> Result:
     """/vertaling ID LANG TEXT: add or replace a translation of the group's draft."""
     if not claim_update(session, env.bot_id, update_id, now):
-        return None
-    alliance, lang, refusal = _group(session, env, chat_id, lang)
+        return Result(repeat=True)
+    alliance, lang = _group(session, chat_id, lang)
     if alliance is None:
-        return refusal
+        return _not_linked(env, lang)
     texts = env.texts
     usage = Result(
         [Reply(texts.t(lang, "responses.translation.usage", languages=", ".join(env.translatable)))]
@@ -348,11 +350,11 @@ def group_tap(
     verb: str,
     now: datetime,
     lang: str = MASTER,
-) -> Result | None:
+) -> Result:
     """Submit or cancel, tapped under a draft's preview in the group."""
     if not claim_update(session, env.bot_id, update_id, now):
-        return None
-    alliance, lang, _ = _group(session, env, chat_id, lang)
+        return Result(repeat=True)
+    alliance, lang = _group(session, chat_id, lang)
     texts = env.texts
     response = store.get_response(session, response_id, lock=True)
     if alliance is None or response is None or response.alliance_id != alliance.id:
@@ -547,10 +549,10 @@ def staff_tap(
     verb: str,
     now: datetime,
     lang: str = MASTER,
-) -> Result | None:
+) -> Result:
     """Approve or reject, tapped by programme staff under a request to approve."""
     if not claim_update(session, env.bot_id, update_id, now):
-        return None
+        return Result(repeat=True)
     texts = env.texts
     reviewer = env.reviewer(staff_id)
     if verb == actions.APPROVE:
@@ -600,14 +602,14 @@ def overview(
     update_id: int,
     now: datetime,
     lang: str = MASTER,
-) -> Result | None:
+) -> Result:
     """/reacties in a group: its latest responses, their state, recipients and reactions
     (counts under the min cell size as "fewer than N")."""
     if not claim_update(session, env.bot_id, update_id, now):
-        return None
-    alliance, lang, refusal = _group(session, env, chat_id, lang)
+        return Result(repeat=True)
+    alliance, lang = _group(session, chat_id, lang)
     if alliance is None:
-        return refusal
+        return _not_linked(env, lang)
     texts = env.texts
     area = env.areas.get(alliance.area_code)
     area_name = html.escape(area.name if area is not None else alliance.area_code)
