@@ -142,7 +142,16 @@ def _too_long(env: ResponseEnv, lang: str, text: str) -> Result | None:
     if length <= TEXT_LIMIT:
         return None
     return Result(
-        [Reply(env.texts.t(lang, "responses.group.too_long", length=length, limit=TEXT_LIMIT))]
+        [
+            Reply(
+                env.texts.t(
+                    lang,
+                    "responses.group.too_long",
+                    length=env.texts.number(lang, length),
+                    limit=env.texts.number(lang, TEXT_LIMIT),
+                )
+            )
+        ]
     )
 
 
@@ -572,7 +581,10 @@ def staff_tap(
         return Result(edit=Reply(text), notice=text, alert=True)
     if review.outcome == "approved":
         text = texts.t(
-            lang, "responses.review.approved", id=response_id, recipients=review.recipients
+            lang,
+            "responses.review.approved",
+            id=response_id,
+            recipients=texts.number(lang, review.recipients),
         )
     else:
         text = texts.t(lang, "responses.review.rejected", id=response_id)
@@ -649,7 +661,7 @@ def overview(
                     reason=html.escape(response.review_note, quote=False),
                 )
             )
-    lines += ["", texts.t(lang, "responses.overview.note", n=env.min_n)]
+    lines += ["", texts.t(lang, "responses.overview.note", n=texts.number(lang, env.min_n))]
     return Result([Reply("\n".join(lines))])
 
 

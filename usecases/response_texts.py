@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from digests.suppression import suppress_column
 from journey import actions, wire
+from locales import numbers
 from locales.catalogue import MASTER, Catalogue
 
 # The longest text (and translation) an alliance may write, in UTF-16 units as Telegram counts:
@@ -141,8 +142,12 @@ class ResponseTexts:
         """A count for an alliance: the number, or "fewer than N" under the min cell size."""
         reasons = suppress_column({"n": n}, self.min_n)
         if reasons["n"] is not None:
-            return self.t(lang, "responses.fewer", n=self.min_n)
-        return str(n)
+            return self.t(lang, "responses.fewer", n=self.number(lang, self.min_n))
+        return self.number(lang, n)
+
+    def number(self, lang: str, n: int) -> str:
+        """A whole number as the language writes it: 1.045 / 1,045 / 1 045."""
+        return numbers.count(n, lang)
 
     def status(self, lang: str, about: About) -> str:
         """The status in words, with the moment of the decision when there was one."""
@@ -240,7 +245,7 @@ class ResponseTexts:
                 area=html.escape(about.area_name),
                 chat=html.escape(chat),
                 round=html.escape(about.round_name),
-                recipients=recipients,
+                recipients=self.number(lang, recipients),
                 languages=", ".join(languages),
             ),
             [
