@@ -158,7 +158,9 @@ def main() -> None:
         try:
             response_id = seed(db, args.residents)
             catalogue = default_catalogue()
-            env = uc.ResponseEnv.build(Settings(), catalogue, default_areas(), catalogue.languages)
+            env = uc.ResponseEnv.build(
+                Settings(), catalogue, default_areas(), catalogue.languages, db.surveys
+            )
             with db.session() as session:
                 started = time.perf_counter()
                 reach = store.count_recipients(session, 1, AREA)

@@ -29,7 +29,9 @@ NOTICE_LIMIT = 200
 
 def env(svc: Services) -> uc.ResponseEnv:
     """The use cases' view of the services."""
-    return uc.ResponseEnv.build(svc.settings, svc.catalogue, svc.areas, svc.offered_languages)
+    return uc.ResponseEnv.build(
+        svc.settings, svc.catalogue, svc.areas, svc.offered_languages, svc.db.surveys
+    )
 
 
 def sender_language(svc: Services, update: Update) -> str:

@@ -14,8 +14,7 @@ from sqlalchemy import select
 
 from bot.cli import cli
 from bot.clock import FakeClock
-from bot.digests import queue_on_demand
-from bot.rounds import RoundSpec, publish_round
+from handlers.responses import env
 from sandbox.harness import BotHarness, GroupHandle, UserHandle
 from storage import alliance_responses as store
 from storage import alliances as alliance_store
@@ -25,13 +24,26 @@ from storage.models import (
     AllianceResponseRecipient,
     DigestSent,
     OutboxMessage,
+    Resident,
 )
+from storage.residents import create_resident, forget_resident
+from storage.retention import apply_retention
 from surveys.loader import load_survey
+from surveys.round_file import RoundSpec
 from tests.conftest import TEST_KEY
 from tests.test_resident_flow import onboard
 from tests.test_rounds_bot import deliver_outbox, tick
 from tests.test_wire import forged_tap
-from usecases.response_texts import TELEGRAM_LIMIT, TEXT_LIMIT, utf16_length
+from usecases import alliance_responses as uc
+from usecases.publish_round import publish_round
+from usecases.queue_digests import queue_on_demand
+from usecases.response_texts import (
+    TELEGRAM_LIMIT,
+    TEXT_LIMIT,
+    About,
+    ResponseTexts,
+    utf16_length,
+)
 
 ALL_TYPES = Path(__file__).parent / "data" / "surveys" / "all_types.yaml"
 TZ = ZoneInfo("Europe/Amsterdam")
@@ -371,7 +383,13 @@ async def test_a_reply_to_a_digest_drafts_a_response_about_its_round(
         group, member = await link(h, services, "Alliantie Overvecht", "utrecht-overvecht")
         confirmation = group.last_message()
         result = queue_on_demand(
-            services.db, group.chat_id, services.areas, clock.now(), chart=False
+            services.db,
+            group.chat_id,
+            services.areas,
+            clock.now(),
+            min_n=services.settings.min_cell_size,
+            tz=services.settings.tz,
+            chart=False,
         )
         assert result.outcome == "queued"
         await deliver_outbox(services, app, clock)
@@ -391,8 +409,6 @@ async def test_a_reply_to_a_digest_drafts_a_response_about_its_round(
 
 
 def test_the_longest_message_fits_telegram_in_every_language(services: Any) -> None:
-    from usecases.response_texts import About, ResponseTexts
-
     texts = ResponseTexts(services.catalogue, 10, "Europe/Amsterdam")
     longest_area = max((a.name for a in services.areas.all()), key=len)
     about = About(
@@ -479,8 +495,6 @@ def approved_with_reactions(
 ) -> tuple[int, int]:
     """An approved response of a linked group, sent to residents who reacted so; (alliance chat
     id, response id)."""
-    from storage.residents import create_resident
-
     round_id = publish(services, clock)
     now = clock.now()
     with services.db.session() as session:
@@ -534,9 +548,6 @@ def approved_with_reactions(
 def test_the_group_sees_reaction_counts_with_small_numbers_suppressed(
     services: Any, clock: FakeClock, helpful: int, not_helpful: int, shown: tuple[str, ...]
 ) -> None:
-    from handlers.responses import env
-    from usecases import alliance_responses as uc
-
     silent = {(12, 3): 5, (10, 10): 5, (2, 1): 0}[(helpful, not_helpful)]
     chat_id, _ = approved_with_reactions(services, clock, helpful, not_helpful, silent)
     with services.db.session() as session:
@@ -553,10 +564,6 @@ def test_the_group_sees_reaction_counts_with_small_numbers_suppressed(
 def test_retention_keeps_the_counts_and_forget_erases_the_resident(
     services: Any, clock: FakeClock
 ) -> None:
-    from storage.models import Resident
-    from storage.residents import forget_resident
-    from storage.retention import apply_retention
-
     _, response_id = approved_with_reactions(services, clock, 2, 1, 1)
     with services.db.session() as session:
         first = session.scalars(select(Resident).order_by(Resident.id)).first()

@@ -33,9 +33,8 @@ from storage.alliances import alliance_of_chat
 from storage.models import Alliance, AllianceResponse, Round
 from storage.pseudonyms import short_pseudonym
 from storage.residents import claim_update
-from storage.survey_versions import get_survey_version
+from storage.survey_versions import SurveyVersions
 from surveys.areas import Areas
-from surveys.schema import Survey
 from usecases.response_texts import TEXT_LIMIT, About, Reply, ResponseTexts, utf16_length
 
 log = logging.getLogger(__name__)
@@ -58,16 +57,23 @@ class ResponseEnv:
     languages: list[str]  # languages residents can have; translations are for all but Dutch
     reviewers: list[int]  # programme staff (Telegram user ids): asked to approve
     key: str  # the pseudonym key: a reviewer is recorded by pseudonym
+    surveys: SurveyVersions  # the database's stored survey versions, parsed once
     bot_id: int = 0  # update claims are per bot (0 where no update is handled: the CLI)
 
     @classmethod
     def build(
-        cls, settings: Settings, catalogue: Catalogue, areas: Areas, languages: list[str]
+        cls,
+        settings: Settings,
+        catalogue: Catalogue,
+        areas: Areas,
+        languages: list[str],
+        surveys: SurveyVersions,
     ) -> ResponseEnv:
-        """From the settings (the bot and the CLI alike)."""
+        """From the settings (the bot and the CLI alike) and the database's survey versions."""
         return cls(
             catalogue=catalogue,
             areas=areas,
+            surveys=surveys,
             min_n=settings.min_cell_size,
             timezone=settings.timezone,
             languages=languages,
@@ -119,10 +125,8 @@ def about(session: Session, env: ResponseEnv, response: AllianceResponse) -> Abo
     default = MASTER
     round_name = round_.name if round_ is not None else "?"
     if round_ is not None:
-        version = get_survey_version(session, round_.survey_version_id)
-        if version is not None:
-            survey = Survey.from_json(version.definition)
-            titles, default = dict(survey.title), survey.default_language
+        survey = env.surveys.survey(session, round_.survey_version_id)
+        titles, default = dict(survey.title), survey.default_language
     return About(
         id=response.id,
         status=response.status,

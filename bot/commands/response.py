@@ -35,13 +35,13 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-def _env(settings: Settings) -> uc.ResponseEnv:
+def _env(settings: Settings, db: Database) -> uc.ResponseEnv:
     try:
         areas = load_areas(settings.areas_file)
     except (AreasFileError, OSError) as exc:
         _fail(f"areas file: {exc}")
     catalogue = default_catalogue()
-    return uc.ResponseEnv.build(settings, catalogue, areas, catalogue.languages)
+    return uc.ResponseEnv.build(settings, catalogue, areas, catalogue.languages, db.surveys)
 
 
 def _when(settings: Settings, moment: object) -> str:
@@ -181,9 +181,9 @@ def show(response_id: int, database_url: str | None) -> None:
 def approve(response_id: int, yes: bool, database_url: str | None, areas_file: str | None) -> None:
     """Approve a response that waits for approval and send it to the residents (after asking)."""
     settings = settings_from(database_url=database_url, areas_file=areas_file)
-    env = _env(settings)
     db = open_database(database_url, settings)
     try:
+        env = _env(settings, db)
         response = _found(db, response_id)
         if response.status != store.PENDING:
             _fail(
@@ -223,9 +223,9 @@ def approve(response_id: int, yes: bool, database_url: str | None, areas_file: s
 def reject(response_id: int, reason: str | None, yes: bool, database_url: str | None) -> None:
     """Reject a response that waits for approval: nothing is sent; the group hears it."""
     settings = settings_from(database_url=database_url)
-    env = _env(settings)
     db = open_database(database_url, settings)
     try:
+        env = _env(settings, db)
         response = _found(db, response_id)
         if response.status != store.PENDING:
             _fail(
