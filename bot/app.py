@@ -19,6 +19,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.clock import Clock, SystemClock
+from bot.http_client import AiohttpRequest
 from bot.inbox import DurableUpdateQueue, ReadableUpdatesRequest
 from bot.jobs import register_jobs
 from bot.ordering import ChatOrderedProcessor
@@ -114,14 +115,14 @@ def build_application(
     return application
 
 
-def bot_api_request(settings: Settings) -> HTTPXRequest:
-    """The HTTP client for Bot API calls: a small pool, waited for rather than refused.
+def bot_api_request(settings: Settings) -> BaseRequest:
+    """The HTTP client for Bot API calls: aiohttp, a small pool, waited for rather than refused.
 
-    httpcore scans its whole pool (quadratically in idle connections) for every request, so
-    PTB's default of 256 connections costs more CPU than it saves once Telegram is 100 ms away
-    (benchmarks/README.md, "Many residents at once").
+    httpx's pool (httpcore) walks all its connections and waiting requests on every call, which
+    under latency cost more CPU than the replies (benchmarks/README.md, "Many residents at
+    once"); aiohttp's connector does not (bot/http_client.py).
     """
-    return HTTPXRequest(connection_pool_size=settings.bot_api_connections, pool_timeout=10.0)
+    return AiohttpRequest(connections=settings.bot_api_connections)
 
 
 def register_handlers(application: Application) -> None:

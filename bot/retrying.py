@@ -30,6 +30,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import aiohttp
 import httpx
 from telegram._utils.defaultvalue import DEFAULT_NONE
 from telegram._utils.types import ODVInput
@@ -62,9 +63,17 @@ def without_retries() -> Iterator[None]:
 
 
 def surely_not_sent(exc: BaseException) -> bool:
-    """True when a failed call cannot have reached Telegram (the connection never carried it)."""
+    """True when a failed call cannot have reached Telegram (the connection never carried it):
+    no connection could be made, or none was free in time (httpx or aiohttp)."""
     cause = exc.__cause__
-    return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return isinstance(
+        cause,
+        httpx.ConnectError
+        | httpx.ConnectTimeout
+        | httpx.PoolTimeout
+        | aiohttp.ClientConnectorError
+        | aiohttp.ConnectionTimeoutError,
+    )
 
 
 def is_idempotent(method: str) -> bool:
