@@ -50,6 +50,7 @@ from benchmarks.instances import (  # noqa: E402
     free_port,
     make_database,
 )
+from bot.settings import Settings  # noqa: E402
 from sandbox.emulator import BotAPIEmulator  # noqa: E402
 from sandbox.network import Network  # noqa: E402
 
@@ -215,7 +216,12 @@ async def full_stack(
     server = EmulatorServer(emulator, webhook_retry_delay=0.1)
     await server.start()
     await asyncio.to_thread(upgrade, database_url)
-    env = {"BUURTSTEM_CONCURRENT_UPDATES": str(args.concurrency), "BUURTSTEM_LOG_LEVEL": "WARNING"}
+    env = {
+        "BUURTSTEM_CONCURRENT_UPDATES": str(args.concurrency),
+        "BUURTSTEM_BOT_API_CONNECTIONS": str(args.connections),
+        "BUURTSTEM_DB_POOL_SIZE": str(args.db_workers),
+        "BUURTSTEM_LOG_LEVEL": "WARNING",
+    }
     bot = BotProcess(database_url, server.url, emulator.token, extra_env=env)
     bot.start()
     try:
@@ -256,6 +262,7 @@ async def ceiling(
             "BUURTSTEM_WEBHOOK_SECRET": SECRET,
             "BUURTSTEM_WEBHOOK_PORT": str(port),
             "BUURTSTEM_CONCURRENT_UPDATES": str(args.concurrency),
+            "BUURTSTEM_BOT_API_CONNECTIONS": str(args.connections),
         }
     )
     process = subprocess.Popen(
@@ -291,6 +298,8 @@ async def main_async(args: argparse.Namespace) -> None:
         )
     print(
         f"one instance, webhook over HTTP, BUURTSTEM_CONCURRENT_UPDATES={args.concurrency}, "
+        f"BUURTSTEM_BOT_API_CONNECTIONS={args.connections}, "
+        f"BUURTSTEM_DB_POOL_SIZE={args.db_workers}, "
         f"think time {args.think} s, jitter = latency/5",
         flush=True,
     )
@@ -337,7 +346,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, nargs="+", default=[0, 100], help="ms per call")
     parser.add_argument("--database", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--think", type=float, default=0.0, help="mean reading pause, seconds")
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=Settings().concurrent_updates)
+    parser.add_argument("--connections", type=int, default=Settings().bot_api_connections)
+    parser.add_argument("--db-workers", type=int, default=Settings().db_pool_size)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-ceiling", action="store_true", help="skip the replay runs")
     asyncio.run(main_async(parser.parse_args()))

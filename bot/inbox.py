@@ -22,6 +22,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from telegram import Bot, Update
@@ -109,15 +110,40 @@ class DurableUpdateQueue(asyncio.Queue[object]):
         self._handled: set[int] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._to_store: list[tuple[int, str, asyncio.Future[None]]] = []
+        self._storing: asyncio.Future[None] | None = None
 
     async def put(self, item: object) -> None:
         """Store an update, then queue it (other items, e.g. PTB's stop signal, go as they are)."""
         if isinstance(item, Update):
-            update_id, payload, now = item.update_id, item.to_json(), self.clock.now()
-            await self.db.run(
-                lambda session: store.store(session, self.bot_id, update_id, payload, now)
-            )
+            await self._store(item)
         await super().put(item)
+
+    async def _store(self, update: Update) -> None:
+        """Wait until the update is stored. Updates arriving while a write is under way are
+        stored together by the next one (group commit: one transaction for many under load)."""
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._to_store.append((update.update_id, update.to_json(), stored))
+        if self._storing is None or self._storing.done():
+            self._storing = asyncio.ensure_future(self._store_waiting())
+        await stored
+
+    async def _store_waiting(self) -> None:
+        while self._to_store:
+            batch, self._to_store = self._to_store, []
+            rows = [(update_id, payload) for update_id, payload, _ in batch]
+            try:
+                await self.db.run(
+                    partial(store.store, bot_id=self.bot_id, updates=rows, now=self.clock.now())
+                )
+            except Exception as exc:
+                for _, _, stored in batch:
+                    if not stored.done():
+                        stored.set_exception(exc)
+            else:
+                for _, _, stored in batch:
+                    if not stored.done():
+                        stored.set_result(None)
 
     def mark_handled(self, update: object) -> None:
         """The update's handlers are done: forget it at the next flush."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -13,14 +15,21 @@ from sqlalchemy.orm import Session
 from storage.models import InboxUpdate
 
 
-def store(session: Session, bot_id: int, update_id: int, payload: str, now: datetime) -> None:
-    """Keep an update until it is handled (a repeat of a stored one changes nothing)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(InboxUpdate)
-        .values(bot_id=bot_id, update_id=update_id, payload=payload, received_at=now)
-        .on_conflict_do_nothing()
-    )
+def store(session: Session, bot_id: int, updates: Iterable[tuple[int, str]], now: datetime) -> None:
+    """Keep updates (update id, JSON) until handled; a repeat of a stored one changes nothing."""
+    rows = [
+        {"bot_id": bot_id, "update_id": update_id, "payload": payload, "received_at": now}
+        for update_id, payload in updates
+    ]
+    if rows:
+        session.execute(_store_statement(session.get_bind().dialect.name), rows)
+
+
+@cache
+def _store_statement(dialect: str) -> Any:
+    # Built once: it runs for every update.
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(InboxUpdate).on_conflict_do_nothing()
 
 
 def waiting(session: Session, bot_id: int, received_before: datetime) -> list[tuple[int, str]]:
