@@ -119,6 +119,20 @@ def make_services(clock: FakeClock) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
+def service_settings() -> dict[str, Any]:
+    """Settings for the `services` fixture; a test module overrides this to change them."""
+    return {}
+
+
+@pytest.fixture
+def services(
+    make_services: Callable[..., Any], database_url: str, service_settings: dict[str, Any]
+) -> Any:
+    """buurtstem's services on SQLite and on PostgreSQL (settings from `service_settings`)."""
+    return make_services(database_url, **service_settings)
+
+
+@pytest.fixture
 def make_app(emulator: Any) -> Callable[..., Any]:
     """A real PTB Application of buurtstem talking to the in-process emulator."""
     from bot.app import build_application

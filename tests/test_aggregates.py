@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from digests import UNKNOWN
 from storage import aggregates
 from storage.db import Database
@@ -15,11 +13,6 @@ from tests.test_alliance_data import seed
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 MULTI = ["nuisance"]
 TEXT = ["improve"]
-
-
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    return make_services(database_url)
 
 
 def counts(db: Database, round_id: int, **kwargs: Any) -> aggregates.RoundCounts:

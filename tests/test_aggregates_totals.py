@@ -5,16 +5,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import pytest
-
 from storage import aggregates
 from tests.test_alliance_data import standing_round
 from tests.test_tallies import MULTI, TEXT, _play
-
-
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    return make_services(database_url)
 
 
 def test_area_totals_equal_summed_neighbourhoods_after_random_activity(services: Any) -> None:

@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -18,11 +17,6 @@ from storage.models import Alliance, AllianceCode
 from tests.conftest import TEST_KEY
 from tests.test_alliance_data import seed
 from tests.test_resident_flow import onboard
-
-
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    return make_services(database_url)
 
 
 def invite(services: Any, area: str, valid: timedelta = store.CODE_VALID) -> str:

@@ -55,9 +55,9 @@ TEXT_EN = "We heard: litter near the shopping centre.\nFrom 1 December we also s
 
 
 @pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    """buurtstem's services with one programme staff member, on SQLite and PostgreSQL."""
-    return make_services(database_url, admin_ids=[STAFF_ID])
+def service_settings() -> dict[str, Any]:
+    """Settings of this module's services."""
+    return {"admin_ids": [STAFF_ID]}
 
 
 def publish(services: Any, clock: FakeClock) -> int:

@@ -23,9 +23,9 @@ SHORT = str(Path(__file__).parent / "data" / "surveys" / "short.yaml")
 
 
 @pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    """buurtstem's services with the short test survey (nl, en; four questions)."""
-    return make_services(database_url, survey_file=SHORT)
+def service_settings() -> dict[str, Any]:
+    """Settings of this module's services."""
+    return {"survey_file": SHORT}
 
 
 async def no_wait(_seconds: float) -> None:

@@ -7,7 +7,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
@@ -21,11 +20,6 @@ from tests.test_alliance_data import seed
 from usecases.queue_digests import run_digest_tick
 
 NEXT_MONDAY_RUN = datetime(2026, 11, 9, 8, 0, tzinfo=UTC)  # Monday 09:00 Amsterdam (CET)
-
-
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    return make_services(database_url)
 
 
 def invite(services: Any, area: str) -> str:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import delete, select
 
 from storage.models import Alliance, DigestSent, OutboxMessage, Round
@@ -16,11 +15,6 @@ from usecases.queue_digests import FINAL, SCHEDULED, _make, run_digest_tick
 RUN = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 Amsterdam; standing round opens 2 Nov
 WEEK = timedelta(days=7)
 AREAS = ("utrecht-overvecht", "delft-west", "rotterdam-zuid")
-
-
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    return make_services(database_url)
 
 
 def link(db: Any, area: str, chat_id: int) -> int:

@@ -18,9 +18,9 @@ def privacy_text(services: Any, lang: str, key: str) -> str:
 
 
 @pytest.fixture
-def services(make_services: Any, sqlite_url: str) -> Any:
+def service_settings() -> dict[str, Any]:
     """Services with a controller, a year's retention and a cell size of 12."""
-    return make_services(sqlite_url, controller=CONTROLLER, retention_days=365, min_cell_size=12)
+    return {"controller": CONTROLLER, "retention_days": 365, "min_cell_size": 12}
 
 
 async def test_privacy_command_names_the_controller_and_the_retention(

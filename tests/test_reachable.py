@@ -20,12 +20,6 @@ from tests.test_rounds_bot import ALL_TYPES, TZ, deliver_outbox, tick
 from usecases.publish_round import publish_round
 
 
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    """buurtstem's services on SQLite and on PostgreSQL."""
-    return make_services(database_url)
-
-
 def publish(services: Any, clock: FakeClock, name: str, lasts: timedelta) -> int:
     """A round of the test survey for Utrecht Overvecht, opening now; its id."""
     spec = RoundSpec(

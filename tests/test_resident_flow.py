@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from sandbox.harness import BotHarness, UserHandle
@@ -76,12 +75,6 @@ def button_data(user: Any, option: str) -> str:
             if button.callback_data and button.callback_data.endswith("|" + option):
                 return str(button.callback_data)
     raise AssertionError(f"no button {option!r} in {user.last_message().visible_text!r}")
-
-
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    """buurtstem's services on SQLite and on PostgreSQL."""
-    return make_services(database_url)
 
 
 def count(services: Any, model: Any, *where: Any) -> int:

@@ -15,8 +15,9 @@ DATA = Path(__file__).parent / "data" / "surveys"
 
 
 @pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    return make_services(database_url, survey_file=str(DATA / "long_multi.yaml"))
+def service_settings() -> dict[str, Any]:
+    """Settings of this module's services."""
+    return {"survey_file": str(DATA / "long_multi.yaml")}
 
 
 def residents(services: Any) -> int:

@@ -29,9 +29,9 @@ STAFF_ID = 424242
 
 
 @pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    """buurtstem's services with one staff member, on SQLite and on PostgreSQL."""
-    return make_services(database_url, admin_ids=[STAFF_ID])
+def service_settings() -> dict[str, Any]:
+    """Settings of this module's services."""
+    return {"admin_ids": [STAFF_ID]}
 
 
 def publish(services: Any, clock: FakeClock, *, lasts: timedelta = timedelta(days=7)) -> int:

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from bot.clock import FakeClock
 from sandbox.harness import BotHarness
 from surveys.loader import load_survey
@@ -49,12 +47,6 @@ questions:
     optional: true
     text: {nl: "Nog iets?", en: "Anything else?"}
 """
-
-
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    """buurtstem's services on SQLite and on PostgreSQL."""
-    return make_services(database_url)
 
 
 def publish(services: Any, clock: FakeClock, path: Path) -> int:

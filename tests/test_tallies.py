@@ -29,11 +29,6 @@ AREAS = {
 NUISANCE = ["rommel", "hondenpoep", "graffiti", "geen"]
 
 
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    return make_services(database_url)
-
-
 def test_value_keys() -> None:
     assert value_keys(7, None) == ["7"]
     assert value_keys("ja", None) == ["ja"]

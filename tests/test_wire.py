@@ -58,12 +58,6 @@ def forged_tap(user: UserHandle, data: str, chat: dict[str, Any] | None = None) 
     return dict(emulator.updates_log[-1])
 
 
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    """buurtstem's services on SQLite and on PostgreSQL."""
-    return make_services(database_url)
-
-
 def residents(services: Any) -> int:
     with services.db.session() as session:
         return int(session.scalar(select(func.count()).select_from(Resident)) or 0)
