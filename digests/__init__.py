@@ -18,7 +18,8 @@ from digests.model import (
     QuestionInfo,
     Sample,
 )
-from digests.render import render_text
+from digests.release import Release, release_table
+from digests.render import is_below_threshold, render_text
 from digests.scrub import scrub
 from digests.suppression import DEFAULT_INDICATIVE_BELOW, DEFAULT_MIN_N, check_min_n, publish
 from digests.table import render_csv
@@ -34,12 +35,15 @@ __all__ = [
     "PublishedTable",
     "QuestionCounts",
     "QuestionInfo",
+    "Release",
     "Sample",
     "build_digest",
     "check_min_n",
     "publish",
+    "release_table",
     "render_chart",
     "render_csv",
+    "render_digest",
     "render_text",
     "scrub",
 ]
@@ -47,13 +51,38 @@ __all__ = [
 
 @dataclass
 class Digest:
-    """One digest, ready to send: messages (HTML), chart PNG, CSV, and the n's to remember."""
+    """One digest, ready to send: messages (HTML), chart PNG, CSV, and the n's it showed.
 
-    table: PublishedTable
+    Below the threshold a digest is its short message only: no chart and no CSV.
+    """
+
+    table: PublishedTable | None  # None: a message without figures ("no new figures")
     messages: list[str]
     chart_png: bytes | None
-    csv: bytes
+    csv: bytes | None
     published_n: dict[str, int] = field(default_factory=dict)
+
+
+def render_digest(
+    table: PublishedTable,
+    *,
+    lang: str = "nl",
+    chart: bool = True,
+    excel_nl: bool = True,
+    chart_png: bytes | None = None,
+) -> Digest:
+    """Text, chart and CSV of one published table (`chart_png`: a chart drawn already)."""
+    if is_below_threshold(table):
+        return Digest(table, render_text(table, lang), None, None, {})
+    if chart and chart_png is None:
+        chart_png = render_chart(table, lang)
+    return Digest(
+        table=table,
+        messages=render_text(table, lang),
+        chart_png=chart_png if chart else None,
+        csv=render_csv(table, excel_nl=excel_nl),
+        published_n=table.published_n(),
+    )
 
 
 def build_digest(
@@ -75,10 +104,4 @@ def build_digest(
         last_published=last_published,
         max_quotes=max_quotes,
     )
-    return Digest(
-        table=table,
-        messages=render_text(table, lang),
-        chart_png=render_chart(table, lang) if chart else None,
-        csv=render_csv(table, excel_nl=excel_nl),
-        published_n=table.published_n(),
-    )
+    return render_digest(table, lang=lang, chart=chart, excel_nl=excel_nl)

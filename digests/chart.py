@@ -18,6 +18,8 @@ WIDTH_PX = 1080
 HEIGHT_PX = 1440
 DPI = 100
 MAX_PANELS = 3
+# Labels longer than this are wrapped (a hidden cell's reason on a line of its own).
+LABEL_CHARS = 34
 # matplotlib's font and text caches are shared by all figures: one chart at a time, whichever
 # thread draws it (the chart uses no pyplot global state, but stays on the safe side).
 _DRAWING = threading.Lock()
@@ -87,7 +89,10 @@ def chart_data(
             name = label or _plain(neighbourhood_name(table, code, fmt))
             c = table.cell(scope, code, q.id, "mean")
             if c is None or not c.shown or c.value is None:
-                points.append(Point(f"{name}: {_plain(fmt.t('too_few'))}", None, None, None, None))
+                why = _plain(fmt.hidden(c.suppressed if c is not None else None))
+                # A long reason goes on its own line, so the bars keep their width.
+                sep = "\n" if len(name) + len(why) > LABEL_CHARS else " "
+                points.append(Point(f"{name}:{sep}{why}", None, None, None, None))
             else:
                 points.append(
                     Point(
@@ -166,6 +171,25 @@ def _draw_panel(ax: Axes, panel: Panel, kind: str) -> None:
     ax.grid(axis="x", alpha=0.3)
 
 
+def chart_job(
+    table: PublishedTable,
+    lang: str = "nl",
+    kind: str | None = None,
+    catalogue: Catalogue | None = None,
+) -> tuple[ChartData, str] | None:
+    """What to draw and its footer (plain data, for a worker process), or None: no grades."""
+    cat = catalogue or default_catalogue()
+    data = chart_data(table, lang, kind, cat)
+    if not data.panels:
+        return None
+    return data, _plain(_Fmt(lang, cat).t("chart_footer"))
+
+
+def draw_job(job: tuple[ChartData, str]) -> bytes:
+    """draw() of a chart_job (a top-level function, so a process pool can run it)."""
+    return draw(*job)
+
+
 def render_chart(
     table: PublishedTable,
     lang: str = "nl",
@@ -173,9 +197,5 @@ def render_chart(
     catalogue: Catalogue | None = None,
 ) -> bytes | None:
     """The digest chart as PNG bytes, or None when there is no grade question to draw."""
-    cat = catalogue or default_catalogue()
-    data = chart_data(table, lang, kind, cat)
-    if not data.panels:
-        return None
-    footer = _plain(_Fmt(lang, cat).t("chart_footer"))
-    return draw(data, footer)
+    job = chart_job(table, lang, kind, catalogue)
+    return draw_job(job) if job is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 # Neighbourhood key of the whole area in the published table.
@@ -204,6 +205,135 @@ class Comment:
     question: str | None = None
 
 
+def stamp(moment: datetime) -> str:
+    """A moment as fixed-width UTC text, so that texts compare as the moments do."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+# A quote kept by reference: (answer id, answered at as stamp() text). Its text is read when a digest
+# is rendered, so an answer erased since (/forget, retention) is never quoted.
+QuoteRef = tuple[int, str]
+# Quotes remembered per neighbourhood and theme (the newest), and how many a digest shows: a
+# comment about two themes is quoted once, so each theme keeps a few to choose from.
+QUOTES_KEPT = 4
+QUOTES_SHOWN = 2
+
+
+@dataclass
+class CommentSummary:
+    """Comments counted per neighbourhood and theme, and per language; the newest as quotes.
+
+    A release keeps the summary of its round so far (cumulative); `since` gives one period's.
+    """
+
+    themes: dict[str, dict[str, int]] = field(default_factory=dict)  # nbh -> theme -> comments
+    languages: dict[str, int] = field(default_factory=dict)
+    quotes: dict[str, dict[str, list[QuoteRef]]] = field(default_factory=dict)  # newest first
+    hoods: dict[str, int] = field(default_factory=dict)  # nbh -> comments
+
+    @property
+    def total(self) -> int:
+        """Comments in all (one per comment, whatever its themes)."""
+        return sum(self.languages.values())
+
+    def plus(self, comments: Iterable[tuple[int, str, str, str, str, list[str]]]) -> CommentSummary:
+        """This summary with comments added: (answer id, nbh, text, language, at ISO, themes).
+
+        Comments are added oldest first; a comment with text too short to quote still counts.
+        """
+        out = CommentSummary(
+            {k: dict(v) for k, v in self.themes.items()},
+            dict(self.languages),
+            {k: {t: list(q) for t, q in v.items()} for k, v in self.quotes.items()},
+            dict(self.hoods),
+        )
+        for answer_id, nbh, text, language, at, themes in comments:
+            nbh = nbh or UNKNOWN
+            out.languages[language] = out.languages.get(language, 0) + 1
+            out.hoods[nbh] = out.hoods.get(nbh, 0) + 1
+            per_theme = out.themes.setdefault(nbh, {})
+            quotable = len(" ".join(text.split())) >= MIN_QUOTE_CHARS
+            for theme in themes:
+                per_theme[theme] = per_theme.get(theme, 0) + 1
+                if quotable:
+                    kept = out.quotes.setdefault(nbh, {}).setdefault(theme, [])
+                    kept.insert(0, (answer_id, at))
+                    del kept[QUOTES_KEPT:]
+        return out
+
+    def since(self, earlier: CommentSummary | None, after: str | None) -> CommentSummary:
+        """The comments of the period since `earlier` (quotes answered after `after`, ISO)."""
+        if earlier is None:
+            return self
+        themes: dict[str, dict[str, int]] = {}
+        for nbh, counts in self.themes.items():
+            before = earlier.themes.get(nbh, {})
+            diff = {t: n - before.get(t, 0) for t, n in counts.items()}
+            diff = {t: n for t, n in diff.items() if n > 0}
+            if diff:
+                themes[nbh] = diff
+        languages = {
+            lang: n - earlier.languages.get(lang, 0)
+            for lang, n in self.languages.items()
+            if n - earlier.languages.get(lang, 0) > 0
+        }
+        quotes: dict[str, dict[str, list[QuoteRef]]] = {}
+        for nbh, per_theme in self.quotes.items():
+            for theme, refs in per_theme.items():
+                fresh = [r for r in refs if after is None or r[1] > after]
+                if fresh:
+                    quotes.setdefault(nbh, {})[theme] = fresh
+        hoods = {
+            nbh: n - earlier.hoods.get(nbh, 0)
+            for nbh, n in self.hoods.items()
+            if n - earlier.hoods.get(nbh, 0) > 0
+        }
+        return CommentSummary(themes, languages, quotes, hoods)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON data."""
+        return {
+            "themes": self.themes,
+            "languages": self.languages,
+            "hoods": self.hoods,
+            "quotes": {
+                nbh: {t: [[i, at] for i, at in refs] for t, refs in per.items()}
+                for nbh, per in self.quotes.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> CommentSummary:
+        """Read to_json's data back."""
+        data = data or {}
+        return cls(
+            {k: {t: int(n) for t, n in v.items()} for k, v in data.get("themes", {}).items()},
+            {k: int(n) for k, n in data.get("languages", {}).items()},
+            {
+                nbh: {t: [(int(i), str(at)) for i, at in refs] for t, refs in per.items()}
+                for nbh, per in data.get("quotes", {}).items()
+            },
+            {k: int(n) for k, n in data.get("hoods", {}).items()},
+        )
+
+
+MIN_QUOTE_CHARS = 12
+
+
+@dataclass(frozen=True)
+class ThemeGroup:
+    """A neighbourhood's comments by theme (or the rest of the area's, under OTHER_HOODS)."""
+
+    neighbourhood: str
+    total: int
+    counts: list[tuple[str, int]]  # (theme, comments), most first
+    quotes: dict[str, list[tuple[str, str]]]  # theme -> [(scrubbed text, language)]
+
+
+# Key of the comment group for neighbourhoods too small to be shown apart, and unknown ones.
+OTHER_HOODS = "overige"
+
+
 @dataclass
 class DigestInput:
     """Everything one digest for one area is computed from."""
@@ -226,6 +356,14 @@ class DigestInput:
     # Free text of this period (the integrator limits how many) and comments per language.
     comments: list[Comment] = field(default_factory=list)
     comment_languages: dict[str, int] = field(default_factory=dict)
+    # Comments of the period by neighbourhood and theme (a release's), with the quotes' texts
+    # by answer id: (raw text, language). When given, the digest groups comments by theme.
+    comment_summary: CommentSummary | None = None
+    quote_texts: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # When the figures were cut (a release's moment, as shown: "16-11-2026 01:00"), if known.
+    as_of: str = ""
+    # Reference figures (city, country) for this area, if the programme team provides them.
+    references: Any = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +409,9 @@ class PublishedTable:
     quotes: list[tuple[str, str]] = field(default_factory=list)  # (scrubbed text, language)
     comment_languages: dict[str, int] = field(default_factory=dict)  # small ones under "other"
     comment_total: int = 0
+    themes: list[ThemeGroup] = field(default_factory=list)
+    as_of: str = ""
+    references: Any = None  # digests.references.References | None
     _index: dict[tuple[str, str, str, str], Cell] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

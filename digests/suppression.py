@@ -6,23 +6,32 @@ from collections.abc import Mapping
 
 from bot.settings import MIN_CELL_SIZE, MIN_CELL_SIZE_FLOOR
 from digests.model import (
+    OTHER_HOODS,
+    QUOTES_SHOWN,
     TOTAL,
     UNKNOWN,
     Cell,
+    CommentSummary,
     DigestInput,
     PublishedTable,
     QuestionCounts,
     QuestionInfo,
+    QuoteRef,
     Sample,
+    ThemeGroup,
 )
 from digests.scrub import scrub
 from digests.stats import Change, Moments, mean_ci, two_proportions, welch, wilson
+from digests.themes import THEME_IDS
 
 # The settings' min_cell_size rule (bot/settings.py is its one home).
 MIN_N_FLOOR = MIN_CELL_SIZE_FLOOR
 DEFAULT_MIN_N = MIN_CELL_SIZE
 DEFAULT_INDICATIVE_BELOW = 50
 QUOTE_MAX_CHARS = 280
+# Comments by theme: quotes for a group's most talked-about themes, shorter than lone quotes.
+THEMES_QUOTED = 2
+THEME_QUOTE_CHARS = 200
 OTHER_LANGUAGE = "other"
 RESPONDENTS = "respondents"
 
@@ -98,6 +107,17 @@ def yes_option(q: QuestionInfo) -> str:
     return q.option_ids[0] if q.options else "ja"
 
 
+# The Veiligheidsmonitor's frequency scale of a nuisance problem ("komt vaak / soms / (bijna)
+# nooit voor"): a single question with these options is a problem in the neighbourhood.
+PROBLEM_SCALE = frozenset({"vaak", "soms", "nooit"})
+OFTEN = "vaak"
+
+
+def is_problem(q: QuestionInfo) -> bool:
+    """A nuisance problem rated on the frequency scale vaak / soms / (bijna) nooit."""
+    return q.type == "single" and PROBLEM_SCALE.issubset(q.option_ids)
+
+
 def headline_measure(q: QuestionInfo) -> str | None:
     """The one measure a question is summed up with in the text, if it has one."""
     if q.type == "grade":
@@ -106,6 +126,8 @@ def headline_measure(q: QuestionInfo) -> str | None:
         return "share:agree"
     if q.type == "yesno":
         return "share:" + yes_option(q)
+    if is_problem(q):
+        return "share:" + OFTEN
     return None
 
 
@@ -197,10 +219,13 @@ def _change(
 class _Builder:
     """Collects the cells of one published table."""
 
-    def __init__(self, data: DigestInput, min_n: int, indicative_below: int) -> None:
+    def __init__(
+        self, data: DigestInput, min_n: int, indicative_below: int, figures: bool = True
+    ) -> None:
         self.data = data
         self.min_n = min_n
         self.indicative_below = indicative_below
+        self.figures = figures
         self.cells: list[Cell] = []
 
     def add_group(
@@ -216,6 +241,11 @@ class _Builder:
         if reason is not None:
             # Hidden: no figures to compute.
             cells.extend(Cell(scope, nbh, q.id, m, suppressed=reason) for m in names)
+            return
+        if not self.figures:
+            # Only which cells are shown, on how many (a release's cut keeps no figures).
+            n = question_n(q, qc)
+            cells.extend(Cell(scope, nbh, q.id, m, n=n) for m in names)
             return
         estimates = _estimates(q, qc, names)
         below = self.indicative_below
@@ -239,15 +269,28 @@ def publish(
     indicative_below: int = DEFAULT_INDICATIVE_BELOW,
     last_published: Mapping[str, int] | None = None,
     max_quotes: int = 3,
+    hidden: Mapping[str, str] | None = None,
+    all_areas_hidden: Mapping[str, str] | None = None,
+    previous_hidden: Mapping[str, str] | None = None,
+    figures: bool = True,
 ) -> PublishedTable:
     """Compute the published table of one digest: every figure that may be shown, and the holes.
 
-    `last_published` is `PublishedTable.published_n()` of the previous digest for this area; with
-    it, consecutive digests cannot be subtracted to reveal fewer than min_n new responses.
+    `last_published` maps `neighbourhood|question` to the n of the last figure shown of that cell
+    in this area's series (a release's `history`); with it, no two outputs can be subtracted to
+    reveal fewer than min_n new responses.
+
+    A release's table is computed once, when it is cut; every output rendered from it later
+    passes the release's `hidden` reasons (`neighbourhood|question` and `all_areas|question` ->
+    reason), so text, chart, CSV and /results of one release always hide the same cells.
+    `all_areas_hidden`: the all-areas series' own reasons (`all_areas|question`), used when a
+    release is cut. `previous_hidden`: the reasons of the release the previous digest showed;
+    its figures are repeated only where it showed them. `figures=False`: which cells are shown
+    and their n only, no estimates or changes (what a release's cut needs).
     """
     check_min_n(min_n)
     last = dict(last_published or {})
-    b = _Builder(data, min_n, indicative_below)
+    b = _Builder(data, min_n, indicative_below, figures)
     names = dict(data.neighbourhood_names)
     order = list(names)
     order += sorted(k for k in data.current.neighbourhoods if k not in names and k != UNKNOWN)
@@ -260,7 +303,10 @@ def publish(
     # Respondents: one column, judged on the number of responses started.
     started = {k: s.started for k, s in groups.items()}
     last_resp = {k: last[f"{k}|{RESPONDENTS}"] for k in groups if f"{k}|{RESPONDENTS}" in last}
-    reasons = suppress_column(started, min_n, last_resp)
+    if hidden is not None:
+        reasons = {k: hidden.get(f"{k}|{RESPONDENTS}") for k in groups}
+    else:
+        reasons = suppress_column(started, min_n, last_resp)
     for key, s in groups.items():
         why = reasons[key]
         for measure, value in (("started", s.started), ("completed", s.completed)):
@@ -273,16 +319,29 @@ def publish(
     total_shown: dict[str, bool] = {}
     for q in answerable:
         ns = {k: question_n(q, g.questions.get(q.id)) for k, g in groups.items()}
-        last_q = {k: last[f"{k}|{q.id}"] for k in groups if f"{k}|{q.id}" in last}
-        reasons = suppress_column(ns, min_n, last_q)
-        # The respondents column and this one must not disagree about the area as a whole.
-        if started[TOTAL] < min_n:
-            reasons = dict.fromkeys(reasons, "min_n")
+        if hidden is not None:
+            reasons = {k: hidden.get(f"{k}|{q.id}") for k in groups}
+        else:
+            last_q = {k: last[f"{k}|{q.id}"] for k in groups if f"{k}|{q.id}" in last}
+            reasons = suppress_column(ns, min_n, last_q)
+            # The respondents column and this one must not disagree about the area as a whole.
+            if started[TOTAL] < min_n:
+                reasons = dict.fromkeys(reasons, "min_n")
         for key, g in groups.items():
             b.add_group("current", key, q, g.questions.get(q.id), reasons[key])
         total_shown[q.id] = reasons[TOTAL] is None
 
-    _area_scopes(b, data, answerable, total, total_shown, last)
+    _area_scopes(
+        b,
+        data,
+        answerable,
+        total,
+        total_shown,
+        last,
+        fixed=hidden,
+        all_areas_hidden=all_areas_hidden,
+        previous_hidden=previous_hidden,
+    )
 
     table = PublishedTable(
         area_code=data.area_code,
@@ -295,6 +354,8 @@ def publish(
         min_n=min_n,
         indicative_below=indicative_below,
         earlier_round_labels=[label for label, _ in data.earlier_rounds],
+        as_of=data.as_of,
+        references=data.references,
     )
     if data.previous is not None:
         new_started = total.started - data.previous.started
@@ -303,7 +364,8 @@ def publish(
         elif new_started >= min_n:
             table.period_started = new_started
             table.period_completed = max(0, total.completed - data.previous.completed)
-    if started[TOTAL] >= min_n:
+    area = table.cell("current", TOTAL, RESPONDENTS, "started")
+    if area is not None and area.shown:
         _add_comments(table, data, min_n, max_quotes)
     return table
 
@@ -315,6 +377,10 @@ def _area_scopes(
     total: Sample,
     total_shown: dict[str, bool],
     last: Mapping[str, int],
+    *,
+    fixed: Mapping[str, str] | None = None,
+    all_areas_hidden: Mapping[str, str] | None = None,
+    previous_hidden: Mapping[str, str] | None = None,
 ) -> None:
     """Area-level figures: previous digest, earlier rounds, all areas, and the changes."""
     min_n = b.min_n
@@ -325,9 +391,15 @@ def _area_scopes(
         if prev is not None:
             pq = prev.questions.get(q.id)
             pn = question_n(q, pq)
-            # Only a figure the previous digest could have shown may be repeated.
-            was = last.get(f"{TOTAL}|{q.id}")
-            why = _area_reason(pn, min_n) or ("few_new" if was is not None and was != pn else None)
+            if previous_hidden is not None:
+                # The release the previous digest showed: its figure, where it showed it.
+                why = previous_hidden.get(f"{TOTAL}|{q.id}") or _area_reason(pn, min_n)
+            else:
+                # Only a figure the previous digest could have shown may be repeated.
+                was = last.get(f"{TOTAL}|{q.id}")
+                why = _area_reason(pn, min_n) or (
+                    "few_new" if was is not None and was != pn else None
+                )
             b.add_group("previous_digest", TOTAL, q, pq, why)
             nq = new.questions.get(q.id) if new is not None else None
             new_n = question_n(q, nq)
@@ -343,9 +415,18 @@ def _area_scopes(
         if data.all_areas is not None:
             aq = data.all_areas.questions.get(q.id)
             an = question_n(q, aq)
-            # All areas minus this one is the other areas: that must be a large enough group too.
-            others = an - question_n(q, cur)
-            why = _area_reason(an, min_n) or ("secondary" if 0 < others < min_n else None)
+            key = f"all_areas|{q.id}"
+            if fixed is not None:
+                why = fixed.get(key)
+            else:
+                # All areas minus this one is the other areas: a large enough group too.
+                others = an - question_n(q, cur)
+                own = (
+                    all_areas_hidden.get(key)
+                    if all_areas_hidden is not None
+                    else _area_reason(an, min_n)
+                )
+                why = own or ("secondary" if 0 < others < min_n else None)
             b.add_group("all_areas", TOTAL, q, aq, why)
 
 
@@ -364,6 +445,8 @@ def _add_changes(
     For the previous digest, a is the new responses only (disjoint from ref) and the change of the
     cumulative figure is (n_new / n_now) times the difference between new and earlier responses.
     """
+    if not b.figures:
+        return
     for measure in measure_names(q, cur):
         result = _change(q, measure, a, ref) if ok and a is not None and ref is not None else None
         if result is None:
@@ -390,21 +473,91 @@ def _add_changes(
 
 
 def _add_comments(table: PublishedTable, data: DigestInput, min_n: int, max_quotes: int) -> None:
-    """Scrubbed quotes and comment counts per language (small languages pooled)."""
+    """Comment counts per language (small languages pooled) and the comments by theme, or, without
+    a comment summary, a few scrubbed quotes."""
+    summary = data.comment_summary
+    languages = summary.languages if summary is not None else data.comment_languages
     langs: dict[str, int] = {}
-    for lang, count in sorted(data.comment_languages.items(), key=lambda kv: (-kv[1], kv[0])):
+    for lang, count in sorted(languages.items(), key=lambda kv: (-kv[1], kv[0])):
         if count <= 0:
             continue
         key = lang if count >= min_n else OTHER_LANGUAGE
         langs[key] = langs.get(key, 0) + count
     table.comment_languages = langs
     table.comment_total = sum(langs.values())
+    if summary is not None:
+        table.themes = _theme_groups(table, summary, data.quote_texts, min_n)
+        return
     for comment in data.comments:
         if len(table.quotes) >= max_quotes:
             break
-        text = " ".join(scrub(comment.text).split())
-        if len(text) < 3:
+        text = _quote(comment.text)
+        if text is not None:
+            table.quotes.append((text, comment.language))
+
+
+def _quote(raw: str, limit: int = QUOTE_MAX_CHARS) -> str | None:
+    """A comment as it may be quoted: scrubbed, on one line, at most `limit` characters."""
+    text = " ".join(scrub(raw).split())
+    if len(text) < 3:
+        return None
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def _theme_order(theme: str) -> int:
+    return THEME_IDS.index(theme) if theme in THEME_IDS else len(THEME_IDS)
+
+
+def _theme_groups(
+    table: PublishedTable,
+    summary: CommentSummary,
+    texts: Mapping[int, tuple[str, str]],
+    min_n: int,
+) -> list[ThemeGroup]:
+    """Comments by theme for each neighbourhood whose respondents are shown; the rest of the
+    area (small and unknown neighbourhoods) together, only when it holds min_n comments."""
+    shown = {
+        c.neighbourhood
+        for c in table.cells
+        if c.scope == "current" and c.question == RESPONDENTS and c.shown
+    }
+    shown.discard(TOTAL)
+    shown.discard(UNKNOWN)
+    order = [code for code, _ in table.neighbourhoods if code in shown]
+    groups: dict[str, tuple[dict[str, int], dict[str, list[QuoteRef]]]] = {}
+    totals: dict[str, int] = {}
+    for nbh, counts in summary.themes.items():
+        key = nbh if nbh in shown else OTHER_HOODS
+        totals[key] = totals.get(key, 0) + summary.hoods.get(nbh, 0)
+        merged, refs_by_theme = groups.setdefault(key, ({}, {}))
+        for theme, n in counts.items():
+            merged[theme] = merged.get(theme, 0) + n
+        for theme, refs in summary.quotes.get(nbh, {}).items():
+            refs_by_theme.setdefault(theme, []).extend(refs)
+    out = []
+    for key in [*order, OTHER_HOODS]:
+        if key not in groups:
             continue
-        if len(text) > QUOTE_MAX_CHARS:
-            text = text[: QUOTE_MAX_CHARS - 1].rstrip() + "…"
-        table.quotes.append((text, comment.language))
+        counts, refs_by_theme = groups[key]
+        total = totals.get(key, 0)
+        if key == OTHER_HOODS and total < min_n:
+            continue  # a small neighbourhood's few comments: only in the area's total
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], _theme_order(kv[0])))
+        quotes: dict[str, list[tuple[str, str]]] = {}
+        used: set[int] = set()  # a comment about two themes is quoted once
+        for theme, _n in ranked[:THEMES_QUOTED]:
+            chosen = sorted(refs_by_theme.get(theme, []), key=lambda r: r[1], reverse=True)
+            for answer_id, _at in chosen:
+                if answer_id in used:
+                    continue
+                used.add(answer_id)
+                found = texts.get(answer_id)
+                text = _quote(found[0], THEME_QUOTE_CHARS) if found is not None else None
+                if found is not None and text is not None:
+                    quotes.setdefault(theme, []).append((text, found[1]))
+                if len(quotes.get(theme, [])) >= QUOTES_SHOWN:
+                    break
+        out.append(ThemeGroup(key, total, ranked, quotes))
+    return out
