@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import String, and_, case, cast, func, null, or_, select, true
 from sqlalchemy.orm import Session
 
-from digests.model import UNKNOWN, AreaCounts, Comment, QuestionCounts, Sample
+from digests.model import UNKNOWN, AreaCounts, QuestionCounts, Sample
 from storage import tallies
 from storage.models import Answer, AnswerTally, Response, ResponseTally, Round
 
@@ -632,88 +632,6 @@ def _assemble(
             sample = area_counts.neighbourhoods.setdefault(nbh or UNKNOWN, Sample())
             sample.questions.setdefault(qid, QuestionCounts({}, n))
         out.areas[area] = area_counts
-    return out
-
-
-def comments(
-    session: Session,
-    round_id: int,
-    area_code: str,
-    *,
-    questions: Collection[str],
-    since: datetime | None,
-    until: datetime,
-    limit: int = 20,
-) -> tuple[list[Comment], dict[str, int]]:
-    """The most recent free-text answers of a period (raw: scrub before use) and counts per language."""
-    if not questions:
-        return [], {}
-    conditions: list[Any] = [
-        Response.round_id == round_id,
-        Response.area_code == area_code,
-        Answer.question_id.in_(list(questions)),
-        Answer.answered_at <= until,
-    ]
-    if since is not None:
-        conditions.append(Answer.answered_at > since)
-    rows = session.execute(
-        select(Answer.value, Answer.text_language, Answer.question_id)
-        .join(Response, Response.id == Answer.response_id)
-        .where(*conditions)
-        .order_by(Answer.answered_at.desc(), Answer.id.desc())
-        .limit(limit)
-    ).all()
-    found = [
-        Comment(value, language or UNKNOWN_LANGUAGE, qid)
-        for value, language, qid in rows
-        if isinstance(value, str) and value.strip()
-    ]
-    language_rows = session.execute(
-        select(Answer.text_language, func.count())
-        .join(Response, Response.id == Answer.response_id)
-        .where(*conditions)
-        .group_by(Answer.text_language)
-    ).all()
-    languages: dict[str, int] = {}
-    for language, count in language_rows:
-        key = language or UNKNOWN_LANGUAGE
-        languages[key] = languages.get(key, 0) + int(count)
-    return found, languages
-
-
-def comments_by_area(
-    session: Session,
-    round_id: int,
-    *,
-    questions: Collection[str],
-    since: datetime | None,
-    until: datetime,
-    limit: int = 20,
-) -> dict[str, tuple[list[Comment], dict[str, int]]]:
-    """comments() for every area at once: one query over the period's free text (a week's
-    comments are few), instead of one scan per area."""
-    if not questions:
-        return {}
-    conditions: list[Any] = [
-        Response.round_id == round_id,
-        Answer.question_id.in_(list(questions)),
-        Answer.answered_at <= until,
-    ]
-    if since is not None:
-        conditions.append(Answer.answered_at > since)
-    rows = session.execute(
-        select(Response.area_code, Answer.value, Answer.text_language, Answer.question_id)
-        .join(Response, Response.id == Answer.response_id)
-        .where(*conditions)
-        .order_by(Answer.answered_at.desc(), Answer.id.desc())
-    ).all()
-    out: dict[str, tuple[list[Comment], dict[str, int]]] = {}
-    for area, value, language, qid in rows:
-        found, languages = out.setdefault(area, ([], {}))
-        key = language or UNKNOWN_LANGUAGE
-        languages[key] = languages.get(key, 0) + 1
-        if len(found) < limit and isinstance(value, str) and value.strip():
-            found.append(Comment(value, key, qid))
     return out
 
 

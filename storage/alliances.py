@@ -272,6 +272,33 @@ def last_digests(session: Session) -> dict[int, DigestSent]:
     return out
 
 
+def digest_releases(
+    session: Session, alliance_ids: Iterable[int]
+) -> dict[int, list[tuple[int | None, int]]]:
+    """Per alliance, the (round id, release id) its digests showed, newest first."""
+    ids = sorted(set(alliance_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(DigestSent.alliance_id, DigestSent.round_id, DigestSent.release_id)
+        .where(DigestSent.alliance_id.in_(ids), DigestSent.release_id.is_not(None))
+        .order_by(DigestSent.period_end.desc(), DigestSent.id.desc())
+    )
+    out: dict[int, list[tuple[int | None, int]]] = {}
+    for alliance_id, round_id, release_id in rows:
+        if release_id is not None:
+            out.setdefault(alliance_id, []).append((round_id, release_id))
+    return out
+
+
+def alliance_languages(session: Session) -> dict[str, set[str]]:
+    """The languages of the alliances linked to each area (their digests' charts)."""
+    out: dict[str, set[str]] = {}
+    for area, language in session.execute(select(Alliance.area_code, Alliance.language)):
+        out.setdefault(area, set()).add(language)
+    return out
+
+
 def final_digests_sent(session: Session) -> set[tuple[int, int]]:
     """(alliance id, round id) of every final digest recorded."""
     rows = session.execute(
@@ -300,6 +327,7 @@ class DigestRecord:
     period_start: datetime
     period_end: datetime
     published_n: dict[str, int]
+    release_id: int | None = None
 
 
 def record_digests(
@@ -318,6 +346,7 @@ def record_digests(
             "period_end": r.period_end,
             "published_n": dict(r.published_n),
             "created_at": now,
+            "release_id": r.release_id,
         }
         for r in records
     ]

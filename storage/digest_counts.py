@@ -11,14 +11,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from digests import Comment, QuestionInfo, Sample
+from digests import QuestionInfo, Sample
 from digests.questions import question_infos
 from locales.catalogue import Catalogue
 from storage import aggregates
 from storage.models import Round
 from storage.survey_versions import SurveyVersions
-
-MAX_COMMENTS = 20
 
 
 class CountsCache:
@@ -34,10 +32,6 @@ class CountsCache:
         self._counts: dict[tuple[int, datetime | None, str | None], aggregates.RoundCounts] = {}
         self._questions: dict[int, list[QuestionInfo]] = {}
         self._wanted: dict[int, set[datetime | None]] = {}
-        self._comments: dict[
-            tuple[int, datetime | None, datetime],
-            dict[str, tuple[list[Comment], dict[str, int]]],
-        ] = {}
         self._totals: dict[tuple[int, datetime | None, str | None], dict[str, Sample]] = {}
         self._wanted_totals: dict[int, set[datetime | None]] = {}
         self._rounds: list[Round] | None = None
@@ -54,22 +48,6 @@ class CountsCache:
             survey = self.surveys.survey(self.session, round_.survey_version_id)
             self._questions[round_.survey_version_id] = question_infos(survey, self.catalogue)
         return self._questions[round_.survey_version_id]
-
-    def comments(
-        self, round_: Round, area_code: str, since: datetime | None, until: datetime
-    ) -> tuple[list[Comment], dict[str, int]]:
-        """The period's comments of one area; all areas' are fetched together and kept."""
-        key = (round_.id, since, until)
-        if key not in self._comments:
-            self._comments[key] = aggregates.comments_by_area(
-                self.session,
-                round_.id,
-                questions=[q.id for q in self.questions(round_) if q.type == "text"],
-                since=since,
-                until=until,
-                limit=MAX_COMMENTS,
-            )
-        return self._comments[key].get(area_code, ([], {}))
 
     def want(self, round_id: int, moment: datetime | None) -> None:
         """Announce a moment that will be asked for, so it joins the round's one pass."""

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -189,6 +190,13 @@ class Answer(Base):
         UniqueConstraint("response_id", "question_id"),
         # The tallies' exact remainder reads the answers of one day by time.
         Index("ix_answers_answered_at", "answered_at"),
+        # Releases read a day's free text (only free text carries a language) by time.
+        Index(
+            "ix_answers_text_answered_at",
+            "answered_at",
+            sqlite_where=text("text_language IS NOT NULL"),
+            postgresql_where=text("text_language IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -318,8 +326,71 @@ class DigestSent(Base):
     kind: Mapped[str] = mapped_column(String(16))
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
-    # The digest's published n per cell (digest.published_n), passed back to the next digest.
+    # The digest's published n per cell (digest.published_n).
     published_n: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    # The area's release it showed (null: none yet, "too few responses"); its previous digest's
+    # release is what "since the previous digest" compares with.
+    release_id: Mapped[int | None] = mapped_column(
+        ForeignKey("area_releases.id", ondelete="SET NULL"), index=True
+    )
+
+
+class AreaRelease(Base):
+    """A published cut of an area's figures (or of all areas, area_code '*'): immutable.
+
+    Every output for the area (each linked group's digest, /results) shows one of these, so no
+    two outputs differ by fewer than the minimum cell size (digests/release.py).
+    """
+
+    __tablename__ = "area_releases"
+    __table_args__ = (UniqueConstraint("area_code", "round_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(64))
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    # 1, 2, ... within (area, round).
+    seq: Mapped[int] = mapped_column(Integer)
+    # The counts are those of answers given before this moment.
+    cut_at: Mapped[datetime]
+    # Respondents at cut_at: the next release needs min_cell_size more.
+    started: Mapped[int] = mapped_column(Integer)
+    # The last release of a closed round.
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Counts per neighbourhood, hidden cells and why, the series' history, comments by theme.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class ReleaseSeries(Base):
+    """Where an area's series of releases for a round stands: checked up to when, and the
+    comments counted so far (the next release's)."""
+
+    __tablename__ = "release_series"
+
+    area_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    round_id: Mapped[int] = mapped_column(
+        ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The latest moment whose counts were looked at (a new release or too few new responses).
+    checked_at: Mapped[datetime]
+    # Comments up to checked_at, cumulative (digests.model.CommentSummary.to_json()).
+    comments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The round closed and its last release was decided: nothing more to check.
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReleaseChart(Base):
+    """A release's chart in one language, drawn once for every digest that shows it."""
+
+    __tablename__ = "release_charts"
+
+    release_id: Mapped[int] = mapped_column(
+        ForeignKey("area_releases.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # Null: the release has no chart (no grade question).
+    png: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
 
 

@@ -9,6 +9,9 @@
 - Processed update ids older than 2 days are forgotten (Telegram redelivers for at most a day).
 - Outbox rows that are final (sent, failed, unknown) are deleted after 30 days; the file bytes
   of sent rows (digest charts and CSVs) are dropped after 1 day.
+- Charts kept with published releases are dropped after 30 days (drawn again when needed).
+  Releases keep no free text: a digest quotes comments by answer id, read when it is made, so
+  a comment deleted here (or erased by /forget) is never quoted again.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from storage.models import (
     ResidentChat,
     Response,
 )
+from storage.releases import purge_charts
 
 T = TypeVar("T")
 _CHUNK = 500  # ids per IN (...) list: well below SQLite's and PostgreSQL's parameter limits
@@ -48,6 +52,7 @@ class RetentionResult:
     processed_updates: int = 0
     outbox_purged: int = 0
     outbox_files_dropped: int = 0
+    release_charts_dropped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counts by name (for logs and the CLI)."""
@@ -195,6 +200,7 @@ def apply_retention(
     processed_update_days: int = 2,
     outbox_days: int = 30,
     outbox_file_days: int = 1,
+    chart_days: int = 30,
 ) -> RetentionResult:
     """Apply every retention rule in the caller's transaction and return the counts."""
     if days < 1:
@@ -206,7 +212,9 @@ def apply_retention(
     purged, dropped = purge_outbox(
         session, now - timedelta(days=outbox_days), now - timedelta(days=outbox_file_days)
     )
-    return RetentionResult(answers, residents, unlinked, updates, purged, dropped)
+    # A release's chart is drawn again if a digest needs it after this.
+    charts = purge_charts(session, now - timedelta(days=chart_days))
+    return RetentionResult(answers, residents, unlinked, updates, purged, dropped, charts)
 
 
 def run_retention(db: Database, now: datetime, days: int) -> RetentionResult:
