@@ -25,6 +25,7 @@ from bot.jobs import register_jobs
 from bot.ordering import ChatOrderedProcessor
 from bot.retrying import retrying
 from bot.settings import Settings
+from digests.references import load_references
 from handlers import alliance, resident, responses, results
 from handlers.admin import rounds_command
 from handlers.context import METRICS_KEY, SERVICES_KEY
@@ -73,6 +74,9 @@ def build_services(
         if name
     ]
     detector = LanguageDetector(offered=survey.languages, place_names=place_names)
+    # Reference figures are checked like the areas file: a wrong file stops the start, with
+    # every problem and its line (`buurtstem digest references` checks them beforehand).
+    references = load_references(settings.references_dir, {area.code for area in areas.all()})
     return Services(
         settings=settings,
         db=db,
@@ -81,6 +85,7 @@ def build_services(
         areas=areas,
         default_survey=survey,
         detector=detector,
+        references=references,
     )
 
 

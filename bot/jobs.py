@@ -81,7 +81,8 @@ def round_tick(svc: Services, now: datetime) -> object:
 
 
 def digest_tick(svc: Services, now: datetime) -> object:
-    """Queue the alliance digests that are due (usecases.queue_digests)."""
+    """Cut the areas' releases that are due, queue the alliance digests that are due
+    (usecases.queue_digests); charts in the chart workers."""
     return run_digest_tick(
         svc.db,
         svc.areas,
@@ -89,6 +90,8 @@ def digest_tick(svc: Services, now: datetime) -> object:
         min_n=svc.settings.min_cell_size,
         tz=svc.settings.tz,
         catalogue=svc.catalogue,
+        charts=svc.charts,
+        references=svc.references,
     )
 
 

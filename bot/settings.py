@@ -86,6 +86,18 @@ class Settings(BaseSettings):
         description="Areas file (focus areas, neighbourhoods, postcodes) to use instead of the "
         "shipped surveys/areas.yaml.",
     )
+    references_dir: str | None = Field(
+        default=None,
+        description="Folder of reference figure files (the city's and the country's "
+        "Veiligheidsmonitor figures per area and year, shown beside an area's own in digests; "
+        "see docs/digests.md). None shipped: unset, digests show no comparison.",
+    )
+    chart_workers: int = Field(
+        default=2,
+        ge=0,
+        description="Processes that draw digest charts at the same time (0: in the digest "
+        "job's own thread).",
+    )
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL that Telegram posts updates to (webhook mode)."
     )

@@ -130,6 +130,8 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         min_n=svc.settings.min_cell_size,
         tz=svc.settings.tz,
         catalogue=svc.catalogue,
+        charts=svc.charts,
+        references=svc.references,
     )
     if result.outcome == "too_soon" and result.retry_at is not None:
         answer = svc.text(lang, "alliance.digest.too_soon", time=local_time(svc, result.retry_at))

@@ -37,6 +37,7 @@ from surveys.schema import Survey
 from surveys.times import resident_time
 from usecases.publish_round import publish_round
 from usecases.queue_digests import OnDemand, queue_on_demand
+from usecases.releases import CutReport, cut_releases
 from usecases.round_tick import TickReport, run_round_tick
 from usecases.services import Services
 
@@ -396,8 +397,10 @@ class Sandbox:
                 label="Digest nu versturen",
                 run=self._digest_now,
                 help=(
-                    "Elke alliantiegroep krijgt nu haar digest, zoals met /digest in de groep "
-                    "(cijfers alleen waar genoeg bewoners antwoordden)."
+                    "Geeft nu nieuwe cijfers vrij (de bot doet dat zelf eens per dag, zodra er "
+                    "genoeg nieuwe antwoorden zijn) en elke alliantiegroep krijgt haar digest, "
+                    "zoals met /digest in de groep (cijfers alleen waar genoeg bewoners "
+                    "antwoordden)."
                 ),
             ),
         }
@@ -453,10 +456,22 @@ class Sandbox:
         )
 
     async def _digest_now(self) -> str:
-        """Each sandbox alliance asks for its digest now (as /digest in the group does)."""
+        """New figures now (as at the end of a day), then each sandbox alliance asks for its
+        digest (as /digest in the group does)."""
         assert self.services is not None
         services = self.services
-        sentences = []
+        now = services.clock.now()
+        cut = await asyncio.to_thread(
+            cut_releases,
+            services.db,
+            services.areas,
+            now,
+            min_n=services.settings.min_cell_size,
+            catalogue=services.catalogue,
+            charts=services.charts,
+            at=now,
+        )
+        sentences = [release_sentence(cut)]
         for _, title, chat_id in SANDBOX_ALLIANCES:
             result = await asyncio.to_thread(
                 queue_on_demand,
@@ -467,6 +482,8 @@ class Sandbox:
                 min_n=services.settings.min_cell_size,
                 tz=services.settings.tz,
                 catalogue=services.catalogue,
+                charts=services.charts,
+                references=services.references,
             )
             sentences.append(digest_sentence(title, result, services.settings.tz))
         if self._outbox_sender is not None:
@@ -518,10 +535,21 @@ def round_sentence(result: TickReport) -> str:
     return " ".join(sentences)
 
 
+def release_sentence(cut: CutReport) -> str:
+    """What cutting releases now did, in plain Dutch (the bot does it once a day by itself)."""
+    if cut.cut:
+        areas = _count(len({area for area, _, _ in cut.cut if area != "*"}), "gebied", "gebieden")
+        return f"Nieuwe cijfers vrijgegeven voor {areas} (de bot doet dat zelf eens per dag)."
+    return (
+        "Geen nieuwe cijfers: in geen enkel gebied zijn er genoeg nieuwe antwoorden sinds de "
+        "vorige cijfers (de bot kijkt zelf eens per dag)."
+    )
+
+
 def digest_sentence(title: str, result: OnDemand, tz: ZoneInfo) -> str:
     """What "digest now" did for one alliance group, in plain Dutch."""
     if result.outcome == "queued":
-        return f"{title}: digest verstuurd (tekst, grafiek en CSV)."
+        return f"{title}: digest verstuurd (met grafiek en CSV zodra er genoeg antwoorden zijn)."
     if result.outcome == "too_soon":
         when = (
             f" Weer mogelijk om {result.retry_at.astimezone(tz):%H:%M}."

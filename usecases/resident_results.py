@@ -1,31 +1,52 @@
-"""Residents' /results: their area's published figures, as of the latest weekly cut-off."""
+"""Residents' /results: their area's latest published release, the one its alliances see too.
+
+Nothing is cut for /results: it shows the area's latest release (usecases/releases.py), the same
+figures every alliance output for the area shows, so /results can never be subtracted from a
+digest (or from itself a day later) to reveal fewer than min_n residents. It says when the
+figures are from, why there are no newer ones (fewer than min_n new answers since), the round's
+dates, how many neighbours answered, and the alliance's latest response to the area's residents.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from digests import publish
+from digests import release_table
 from digests.model import PublishedTable
-from digests.schedule import DEFAULT_SCHEDULE
 from locales.catalogue import Catalogue, default_catalogue
+from storage import releases as release_store
 from storage.db import Database
 from storage.digest_counts import CountsCache
+from storage.models import Round
 from storage.residents import find_resident
-from storage.rounds import round_for_area
+from storage.rounds import get_round, round_for_area
 from surveys.areas import Area, Areas
-from usecases.digest_data import digest_input
+
+
+@dataclass(frozen=True)
+class AllianceMessage:
+    """The alliance's latest response to the area's residents ("Jullie zeiden, wij doen")."""
+
+    text: str
+    sent_at: datetime
 
 
 @dataclass
 class Results:
-    """An area's published figures for residents, as of the latest weekly cut-off."""
+    """An area's latest published release, as residents see it."""
 
-    table: PublishedTable
-    as_of: datetime
+    area_name: str
+    table: PublishedTable | None  # None: no release yet
+    round_: Round  # the round residents of the area answer now
+    shown_round: Round | None  # the round of the release shown (an earlier one: no figures yet)
+    as_of: datetime | None  # when the release's figures were cut
+    # The resident answered after the figures were cut: their answers are in the next release.
+    answered_since: datetime | None = None
+    response: AllianceMessage | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,20 @@ class ResidentResults:
     results: Results | None = None
 
 
+def latest_alliance_response(
+    session: Session, area_code: str, language: str | None
+) -> AllianceMessage | None:
+    """HOOK for alliance responses to residents ("Jullie zeiden, wij doen", branch `reactions`,
+    tables from its migration 0005): the latest response approved and sent to this area's
+    residents, in their language where the alliance translated it.
+
+    Not on main when /results was rebuilt, so there is nothing to read yet and this returns None;
+    /results shows a response as soon as this returns one (handlers/results.py renders it).
+    """
+    del session, area_code, language
+    return None
+
+
 def results_for_resident(
     db: Database,
     resident_key: str,
@@ -51,7 +86,7 @@ def results_for_resident(
     tz: ZoneInfo,
     catalogue: Catalogue | None = None,
 ) -> ResidentResults:
-    """The figures of the resident's area (one read transaction; nothing is stored)."""
+    """The latest release of the resident's area (one read transaction; nothing is stored)."""
     with db.session() as session:
         resident = find_resident(session, resident_key)
         if resident is None:
@@ -66,6 +101,8 @@ def results_for_resident(
             now,
             min_n=min_n,
             tz=tz,
+            resident_id=resident.id,
+            language=resident.language,
         )
     if results is None:
         return ResidentResults("no_round", resident.language, area)
@@ -80,33 +117,47 @@ def area_results(
     *,
     min_n: int,
     tz: ZoneInfo,
+    resident_id: int | None = None,
+    language: str | None = None,
 ) -> Results | None:
-    """The figures as of last Monday 09:00, with the week before as `last_published`.
-
-    A fixed weekly cut-off means asking twice shows the same figures, and the across-digest
-    rule (cells must grow by min_n) holds between consecutive weeks: no differencing by /results.
-    """
-    cutoff = DEFAULT_SCHEDULE.previous_run(now, tz)
-    before = DEFAULT_SCHEDULE.previous_run(cutoff - timedelta(seconds=1), tz)
+    """The area's latest release of the round open now; before that round has one, the latest
+    release of an earlier round. None when no round is open in the area."""
     round_ = round_for_area(session, area.code, now)
     if round_ is None:
         return None
-    earlier, data = (
-        digest_input(
-            cache,
-            area=area,
-            round_=round_,
-            period_start=start,
-            period_end=end,
-            previous_end=previous,
-            tz=tz,
-            all_areas=False,
-            with_comments=False,
+    row = release_store.latest_release(session, area.code, round_.id)
+    if row is None:
+        row = release_store.latest_release(session, area.code)
+    shown_round = round_ if row is None or row.round_id == round_.id else None
+    table = None
+    if row is not None:
+        if shown_round is None:
+            shown_round = get_round(session, row.round_id)
+        assert shown_round is not None
+        release = release_store.to_release(row)
+        table = release_table(
+            release,
+            None,
+            questions=cache.questions(shown_round),
+            area_name=area.name,
+            round_name=shown_round.name,
+            period="",
+            as_of=f"{release.cut_at.astimezone(tz):%d-%m-%Y %H:%M}",
+            neighbourhood_names={h.code: h.name for h in area.neighbourhoods},
+            min_n=min_n,
         )
-        for start, end, previous in (
-            (round_.opens_at, before, None),
-            (before, cutoff, before),
-        )
+    answered = None
+    if resident_id is not None:
+        last = release_store.resident_started(session, resident_id, round_.id)
+        cut = row.cut_at if row is not None and row.round_id == round_.id else None
+        if last is not None and (cut is None or last >= cut):
+            answered = last
+    return Results(
+        area_name=area.name,
+        table=table,
+        round_=round_,
+        shown_round=shown_round,
+        as_of=row.cut_at if row is not None else None,
+        answered_since=answered,
+        response=latest_alliance_response(session, area.code, language),
     )
-    last = publish(earlier, min_n=min_n).published_n()
-    return Results(publish(data, min_n=min_n, last_published=last, max_quotes=0), cutoff)

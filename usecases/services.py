@@ -6,7 +6,7 @@ application's `bot_data` (handlers/context.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.settings import Settings
+from digests.chart_pool import ChartPool, chart_pool
+from digests.references import References
 from journey.model import Context
 from locales.catalogue import Catalogue
 from locales.detection import LanguageDetector
@@ -35,6 +37,13 @@ class Services:
     areas: Areas
     default_survey: Survey
     detector: LanguageDetector
+    # Reference figures per area (settings.references_dir), checked at start.
+    references: dict[str, References] = field(default_factory=dict)
+
+    @property
+    def charts(self) -> ChartPool:
+        """The process's chart workers (settings.chart_workers)."""
+        return chart_pool(self.settings.chart_workers)
 
     def engine(self, session: Session, survey_version_id: int) -> Engine:
         """The engine of a stored survey version (the database's one cache: `db.surveys`)."""

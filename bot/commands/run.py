@@ -23,6 +23,7 @@ from storage.leases import serialised
 from storage.meta import check_key_fingerprint
 from storage.migrate import upgrade
 from storage.pseudonyms import key_fingerprint
+from surveys.yamlfile import ProblemsError
 
 # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -127,7 +128,10 @@ def command(webhook: bool, **options: str | int | None) -> None:
     with serialised(settings.database_url, "buurtstem-startup"):
         upgrade(settings.database_url)
         check_key(db, settings.pseudonym_key)
-        services = build_services(settings, db)
+        try:
+            services = build_services(settings, db)
+        except ProblemsError as exc:
+            raise click.ClickException(f"the reference figures cannot be used:\n{exc}") from None
     application = build_application(services)
     Runtime(application, services).install()
     try:
