@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from digests import UNKNOWN
-from storage import aggregates
+from storage import aggregates, releases
 from storage.db import Database
 from tests.test_alliance_data import seed
 
@@ -85,9 +85,9 @@ def test_until_and_area_filter(services: Any) -> None:
     assert after.area("delft-west").total().started == 0
 
 
-def test_comments_most_recent_first_with_language_counts(services: Any) -> None:
+def test_new_comments_of_a_period_oldest_first_with_their_neighbourhood(services: Any) -> None:
     db = services.db
-    for i in range(5):
+    for i in range(3):
         seed(
             db,
             area="utrecht-overvecht",
@@ -99,49 +99,6 @@ def test_comments_most_recent_first_with_language_counts(services: Any) -> None:
         )
     seed(
         db,
-        area="utrecht-overvecht",
-        neighbourhood="overvecht-zuid",
-        n=2,
-        at=T0 + timedelta(hours=6),
-        text="more trees",
-        text_language="en",
-    )
-    seed(db, area="rotterdam-zuid", neighbourhood=None, n=2, at=T0, text="elders")
-    round_id = _round(db)
-    with db.session() as session:
-        found, languages = aggregates.comments(
-            session,
-            round_id,
-            "utrecht-overvecht",
-            questions=TEXT,
-            since=T0,
-            until=T0 + timedelta(days=1),
-            limit=3,
-        )
-    # The first comment (at T0 exactly) is outside a period that starts at T0.
-    assert [c.text for c in found] == ["more trees", "more trees", "opmerking 4"]
-    assert languages == {"nl": 4, "en": 2}
-
-
-def _round(db: Database) -> int:
-    from tests.test_alliance_data import standing_round
-
-    return standing_round(db).id
-
-
-def test_comments_of_all_areas_in_one_query(services: Any) -> None:
-    db = services.db
-    seed(
-        db,
-        area="utrecht-overvecht",
-        neighbourhood=None,
-        n=3,
-        at=T0 + timedelta(hours=1),
-        text="meer groen",
-        text_language="nl",
-    )
-    seed(
-        db,
         area="delft-west",
         neighbourhood=None,
         n=2,
@@ -149,11 +106,29 @@ def test_comments_of_all_areas_in_one_query(services: Any) -> None:
         text="cleaner streets",
         text_language="en",
     )
+    seed(db, area="rotterdam-zuid", neighbourhood=None, n=2, at=T0 + timedelta(hours=1), text="x")
     with db.session() as session:
-        found = aggregates.comments_by_area(
-            session, _round(db), questions=TEXT, since=T0, until=T0 + timedelta(days=1), limit=2
+        found = releases.new_comments(
+            session,
+            _round(db),
+            since=T0,
+            until=T0 + timedelta(days=1),
+            area_codes=["utrecht-overvecht", "delft-west"],
+            questions=TEXT,
         )
-    assert set(found) == {"utrecht-overvecht", "delft-west"}
-    overvecht, languages = found["utrecht-overvecht"]
-    assert [c.text for c in overvecht] == ["meer groen", "meer groen"] and languages == {"nl": 3}
-    assert found["delft-west"][1] == {"en": 2}
+    # The first comment (at T0 exactly) is outside a period that starts after T0.
+    assert [(area, hood, text, lang) for _, area, hood, text, lang, _ in found] == [
+        ("utrecht-overvecht", "overvecht-zuid", "opmerking 1", "nl"),
+        ("utrecht-overvecht", "overvecht-zuid", "opmerking 2", "nl"),
+        ("delft-west", None, "cleaner streets", "en"),
+        ("delft-west", None, "cleaner streets", "en"),
+    ]
+    with db.session() as session:
+        texts = releases.answer_texts(session, [found[0][0], found[2][0], 10**9])
+    assert texts == {found[0][0]: ("opmerking 1", "nl"), found[2][0]: ("cleaner streets", "en")}
+
+
+def _round(db: Database) -> int:
+    from tests.test_alliance_data import standing_round
+
+    return standing_round(db).id

@@ -15,7 +15,7 @@ from sandbox.harness import BotHarness
 from storage import alliances as store
 from storage.models import Alliance, AllianceCode
 from tests.conftest import TEST_KEY
-from tests.test_alliance_data import seed
+from tests.test_alliance_data import release, seed
 from tests.test_resident_flow import onboard
 
 
@@ -120,22 +120,27 @@ async def test_results_for_a_resident_with_suppression(
     )
     seed(services.db, area="leeuwarden-oost", neighbourhood=None, n=4, at=start, grade=3)
     services.clock.advance(timedelta(days=7))
+    release(services)  # the digest job's cut after midnight: Monday 9 November 00:00 UTC
     async with BotHarness(emulator, make_app(services)) as h:
         carla = h.user("Carla", language_code="en")
         await onboard(h, carla, postcode="3563")
         await carla.send("/results")
         text = carla.last_message().visible_text
-        assert "Results Utrecht Overvecht" in text
-        assert "12 residents took part" in text
+        lines = text.splitlines()
+        assert lines[0] == "Results Utrecht Overvecht"
+        assert lines[1].startswith("Round: ") and "ongoing since 2 November 2026" in lines[1]
+        # When the figures are from (01:00 in Amsterdam), and how many neighbours answered.
+        assert lines[2] == "Figures up to 9 November 2026, 01:00: 12 neighbours have answered."
         assert "Liveability: average 7.0 (n=12)" in text
-        assert re.search(r"as of \d{1,2} November 2026", text)  # the date as English writes it
+        assert "at least 10 new answers, at most once a day" in text
         assert "not a random sample" in text
-        # Leeuwarden-Oost has 4 responses: no figures for its residents.
+        # Leeuwarden-Oost has 4 responses: no release, so no figures for its residents.
         dirk = h.user("Dirk")
         await onboard(h, dirk, postcode="8924")
         await dirk.send("/results")
         text = dirk.last_message().visible_text
         assert "te weinig antwoorden" in text.lower() and "3,0" not in text
+        assert "Nog geen cijfers" in text
         # Someone who never started.
         eva = h.user("Eva")
         await eva.send("/results")
@@ -220,6 +225,15 @@ def test_cli_invite_list_schedule_unlink(services: Any, tmp_path: Path) -> None:
 
 
 def test_cli_digest_preview_writes_png_and_csv(services: Any, tmp_path: Path) -> None:
+    env = {"BUURTSTEM_DATABASE_URL": services.settings.database_url}
+    out = tmp_path / "out"
+    # No release yet: the short message only, no chart or CSV.
+    result = CliRunner().invoke(
+        cli, ["digest", "preview", "delft-west", "--out", str(out)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "Nog te weinig antwoorden (minder dan 10)" in result.stdout
+    assert "No chart and no CSV" in result.stdout and not out.exists()
     seed(
         services.db,
         area="delft-west",
@@ -235,9 +249,9 @@ def test_cli_digest_preview_writes_png_and_csv(services: Any, tmp_path: Path) ->
         at=services.clock.now() - timedelta(minutes=5),
         grade=1,
     )
-    env = {"BUURTSTEM_DATABASE_URL": services.settings.database_url}
+    release(services, at=services.clock.now())
     result = CliRunner().invoke(
-        cli, ["digest", "preview", "delft-west", "--out", str(tmp_path)], env=env
+        cli, ["digest", "preview", "delft-west", "--out", str(out)], env=env
     )
     assert result.exit_code == 0, result.output
     assert "Delft West" in result.output
@@ -246,8 +260,8 @@ def test_cli_digest_preview_writes_png_and_csv(services: Any, tmp_path: Path) ->
     for raw in ("<b>", "</b>", "<i>", "&amp;", "&lt;", "\x1b["):
         assert raw not in result.stdout
     assert result.stderr.startswith(f"Database: {services.settings.database_url}")
-    assert list(tmp_path.glob("*.png")) and list(tmp_path.glob("*.csv"))
-    csv_text = next(tmp_path.glob("*.csv")).read_bytes().decode("utf-8-sig")
+    assert list(out.glob("*.png")) and list(out.glob("*.csv"))
+    csv_text = next(out.glob("*.csv")).read_bytes().decode("utf-8-sig")
     buitenhof = [line for line in csv_text.splitlines() if "delft-buitenhof" in line]
     assert buitenhof and all("min_n" in line or "secondary" in line for line in buitenhof)
 

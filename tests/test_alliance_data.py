@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Answer, Response, Round
+from usecases.releases import cut_releases
 
 _keys = itertools.count(1)
 
@@ -35,8 +36,9 @@ def seed(
     text: str | None = None,
     text_language: str = "nl",
     completed: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """n completed responses with the same answers, all at `at`."""
+    """n completed responses with the same answers, all at `at` (`extra`: more answers)."""
     round_ = round_ or standing_round(db)
     with db.session() as session:
         for _ in range(n):
@@ -50,6 +52,7 @@ def seed(
             }
             if text is not None:
                 answers["improve"] = text
+            answers.update(extra or {})
             response = Response(
                 round_id=round_.id,
                 survey_version_id=round_.survey_version_id,
@@ -75,3 +78,16 @@ def seed(
                 ],
             )
             session.add(response)
+
+
+def release(services: Any, at: datetime | None = None) -> Any:
+    """Cut the releases that are due, as the digest job does (at the latest midnight UTC before
+    the services' clock, or at `at`)."""
+    return cut_releases(
+        services.db,
+        services.areas,
+        services.clock.now() if at is None else max(at, services.clock.now()),
+        min_n=services.settings.min_cell_size,
+        catalogue=services.catalogue,
+        at=at,
+    )

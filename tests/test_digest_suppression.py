@@ -146,10 +146,22 @@ def test_text_chart_and_csv_show_the_same_cells() -> None:
             assert cell is not None
             assert point.suppressed == (not cell.shown) == (row["value"] == "")
             line = next(li for li in text.splitlines() if li.startswith(name + ":"))
-            assert ("te weinig antwoorden" in line) == (not cell.shown)
+            # A hidden cell says why: too few answers, or hidden to protect a smaller one.
+            why = {
+                None: None,
+                "min_n": "te weinig antwoorden",
+                "secondary": "verborgen om een kleinere buurt te beschermen",
+            }[cell.suppressed]
+            assert (why is not None and why in line) == (not cell.shown), line
+            assert why is None or why in point.label
     # Both hidden neighbourhoods, in all three renderings.
     hidden = {c.neighbourhood for c in table.cells if c.scope == "current" and not c.shown}
     assert hidden == {"de_hoogte", "beijum"}
+    # The smaller one for too few answers, the other to protect it (not "too few answers").
+    reasons = {
+        c.neighbourhood: c.suppressed for c in table.cells if c.scope == "current" and not c.shown
+    }
+    assert reasons == {"de_hoogte": "min_n", "beijum": "secondary"}
 
 
 def test_every_question_column_is_safe_with_random_sizes() -> None:

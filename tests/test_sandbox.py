@@ -322,10 +322,17 @@ async def test_digest_now_reaches_the_alliance_groups(page: Page) -> None:
         assert answer.status_code == 409 and answer.json()["error"] == "nog niet beschikbaar"
         return
     assert answer.json()["ok"], answer.json()
-    lines = answer.json()["result"].splitlines()
+    released, *lines = answer.json()["result"].splitlines()
+    # New figures first (as the bot does after midnight), where enough people answered.
+    assert released.startswith(("Nieuwe cijfers vrijgegeven", "Geen nieuwe cijfers")), released
     assert [line.split(":")[0] for line in lines] == [t for _, t, _ in SANDBOX_ALLIANCES]
     assert all(
-        line.endswith(("digest verstuurd (tekst, grafiek en CSV).", "geen ronde in dit gebied."))
+        line.endswith(
+            (
+                "digest verstuurd (met grafiek en CSV zodra er genoeg antwoorden zijn).",
+                "geen ronde in dit gebied.",
+            )
+        )
         for line in lines
     ), lines
     # Asked again at once: too soon, said so with the time it can be asked again.
@@ -337,8 +344,11 @@ async def test_digest_now_reaches_the_alliance_groups(page: Page) -> None:
         return str(m.get("text") or m.get("caption") or "")
 
     messages = await page.wait(group, lambda ms: any("Overvecht" in text(m) for m in _bot(ms)))
-    # Everything in the group came from the bot through the outbox (text, chart, CSV).
+    # Everything in the group came from the bot through the outbox: with nobody answering in
+    # the sandbox yet, the short digest ("too few answers"), without chart or CSV.
     assert all(m["from_bot"] for m in messages)
+    digest = [m for m in _bot(messages) if "Overvecht" in text(m)]
+    assert digest and "te weinig antwoorden" in text(digest[-1]).lower()
 
 
 async def test_files_the_bot_sent_are_served_for_download(page: Page, sandbox: Sandbox) -> None:
