@@ -1,6 +1,7 @@
-"""Benchmark: all 20 areas' digests on a database of 1,000,000 answers, against full scans.
+"""Benchmark: the release cut and the digest tick for all 20 areas, on 1,000,000 answers or more.
 
-Run: .venv/bin/python benchmarks/digests.py [--answers 1000000] [--database-url URL] [--keep]
+Run: .venv/bin/python benchmarks/digests.py [--answers 1000000] [--database-url URL]
+     [--sqlite-file PATH] [--reuse] [--workers 2]
 SQLite (a temporary file) by default; PostgreSQL with --database-url (an empty database).
 """
 
@@ -23,17 +24,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import delete, func, select, text
 
 import usecases.queue_digests as tick
+import usecases.releases as releases
 from bot.settings import Settings
+from digests.chart_pool import ChartPool
 from digests.schedule import DEFAULT_SCHEDULE
 from storage import aggregates
+from storage import releases as release_store
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import (
     Alliance,
     Answer,
     AnswerTally,
+    AreaRelease,
     DigestSent,
     OutboxMessage,
+    ReleaseChart,
+    ReleaseSeries,
     ResponseTally,
     Round,
 )
@@ -323,47 +330,112 @@ def build(db: Database, areas: Any, args: argparse.Namespace) -> None:
     )
 
 
-def run_digest(db: Database, areas: Any, now: datetime, *, chart: bool) -> tick.TickReport:
+def run_digest(
+    db: Database, areas: Any, now: datetime, *, chart: bool, charts: ChartPool | None = None
+) -> tick.TickReport:
     """The digest tick as the bot runs it, with the settings' minimum cell size and time zone."""
     return tick.run_digest_tick(
-        db, areas, now, min_n=SETTINGS.min_cell_size, tz=SETTINGS.tz, chart=chart
+        db,
+        areas,
+        now,
+        min_n=SETTINGS.min_cell_size,
+        tz=SETTINGS.tz,
+        chart=chart,
+        charts=charts if chart else None,
     )
 
 
-def split(db: Database, areas: Any, now: datetime) -> tuple[dict[str, float], float]:
-    """Run one tick with its steps clocked: (seconds per step, seconds in all)."""
+def run_cut(db: Database, areas: Any, now: datetime, charts: ChartPool | None) -> Any:
+    """The releases' cut after midnight, as the digest job does it."""
+    return releases.cut_releases(db, areas, now, min_n=SETTINGS.min_cell_size, charts=charts)
+
+
+def clocked(steps: list[tuple[Any, str, str]], work: Any) -> tuple[dict[str, float], float]:
+    """Run `work` with these functions clocked: (seconds per step, seconds in all)."""
     spent: dict[str, float] = {}
-    steps = [
-        (tick, "due_digests", "due"),
-        (aggregates, "_tallied", "tallies"),
-        (aggregates, "_remainder", "day's remainder"),
-        (aggregates, "comments_by_area", "comments"),
-        (tick, "build_digest", "build (publish, text, CSV)"),
-        (tick, "queue_digests", "record and queue"),
-    ]
     originals = [(module, name, getattr(module, name)) for module, name, _ in steps]
 
-    def clocked(work: Any, label: str) -> Any:
+    def wrap(function: Any, label: str) -> Any:
         def run(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
-                return work(*args, **kwargs)
+                return function(*args, **kwargs)
             finally:
                 spent[label] = spent.get(label, 0.0) + time.perf_counter() - start
 
         return run
 
     for module, name, label in steps:
-        setattr(module, name, clocked(getattr(module, name), label))
+        setattr(module, name, wrap(getattr(module, name), label))
     try:
         start = time.perf_counter()
-        run_digest(db, areas, now, chart=False)
+        work()
         total = time.perf_counter() - start
     finally:
-        for module, name, work in originals:
-            setattr(module, name, work)
+        for module, name, function in originals:
+            setattr(module, name, function)
     spent["other (assembly, lookups, transactions)"] = total - sum(spent.values())
     return spent, total
+
+
+TICK_STEPS = [
+    (tick, "cut_releases", "release check"),
+    (tick, "due_digests", "due"),
+    (tick, "_read", "read releases, quotes, charts"),
+    (tick, "_render", "render (publish, text, CSV)"),
+    (tick, "queue_digests", "record and queue"),
+]
+CUT_STEPS = [
+    (aggregates, "_tallied", "tallies"),
+    (aggregates, "_remainder", "day's remainder"),
+    (release_store, "new_comments", "the day's comments"),
+    (releases, "cut_release", "cut (suppression)"),
+    (ChartPool, "draw", "charts"),
+    (release_store, "add_release", "store"),
+]
+
+
+class Series:
+    """The releases and series rows as they stood after yesterday's cut, to cut today afresh."""
+
+    def __init__(self, db: Database, after: datetime) -> None:
+        self.db = db
+        self.after = after
+        with db.session() as session:
+            self.rows = [
+                (s.area_code, s.round_id, s.checked_at, s.comments, s.closed)
+                for s in session.scalars(select(ReleaseSeries))
+            ]
+
+    def reset(self) -> None:
+        with self.db.session() as session:
+            session.execute(delete(AreaRelease).where(AreaRelease.cut_at > self.after))
+            session.execute(delete(ReleaseSeries))
+            for area, round_id, checked_at, comments, closed in self.rows:
+                session.add(
+                    ReleaseSeries(
+                        area_code=area,
+                        round_id=round_id,
+                        checked_at=checked_at,
+                        comments=comments,
+                        closed=closed,
+                    )
+                )
+
+
+def worker_peak_mb(pool: ChartPool) -> float:
+    """The largest peak resident memory of the pool's live workers (Linux /proc), in MB."""
+    executor = pool._executor  # a benchmark may look inside
+    peak = 0.0
+    for pid in list(getattr(executor, "_processes", None) or {}):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]) / 1024)
+    return peak
 
 
 def main() -> None:
@@ -372,13 +444,15 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=5, help="Runs of each timing (best kept).")
+    parser.add_argument("--workers", type=int, default=2, help="Chart worker processes.")
     parser.add_argument("--sqlite-file", default=None, help="Keep the SQLite database here.")
     parser.add_argument("--profile", action="store_true", help="cProfile one text-only tick.")
     parser.add_argument(
         "--reuse",
         action="store_true",
         help="Keep the answers and tallies already in the database (--sqlite-file or a "
-        "PostgreSQL database from an earlier run) instead of generating them.",
+        "PostgreSQL database from an earlier run) instead of generating them; run the timings "
+        "in a fresh process this way to see the ticks' own peak memory.",
     )
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
@@ -386,7 +460,6 @@ def main() -> None:
     upgrade(url)
     db = Database(url)
     areas = load_areas(None)
-    tz_now = NOW
     backend = "PostgreSQL" if db.is_postgres else "SQLite"
     with db.session() as session:
         stored = session.scalar(select(func.count()).select_from(Answer)) or 0
@@ -399,21 +472,39 @@ def main() -> None:
     with db.session() as session:
         standing = session.scalars(select(Round).where(Round.standing.is_(True))).one()
         standing_id = standing.id
-    # The previous digests: a real tick a week ago (its DigestSent rows are what the timed
-    # tick builds on, as in production).
-    previous_run = DEFAULT_SCHEDULE.previous_run(tz_now - timedelta(days=1), SETTINGS.tz)
+    pool = ChartPool(args.workers)
+    # A week ago: the releases cut after midnight and the digests of Monday 09:00, by a real
+    # tick (the series' first check reads the round's comments so far, once).
+    previous_run = DEFAULT_SCHEDULE.previous_run(NOW - timedelta(days=1), SETTINGS.tz)
     with db.session() as session:
         session.execute(delete(OutboxMessage))
         session.execute(delete(DigestSent))
-    week_ago = run_digest(db, areas, previous_run + timedelta(seconds=30), chart=False)
+        session.execute(delete(AreaRelease))
+        session.execute(delete(ReleaseSeries))
+    t_first, week_ago = timed(
+        lambda: run_digest(db, areas, previous_run + timedelta(seconds=30), chart=False)
+    )
     with db.session() as session:
-        session.execute(delete(OutboxMessage))
         rows = session.scalars(select(DigestSent)).all()
         assert all(r.round_id == standing_id for r in rows), "week-ago digests of the wrong round"
+    assert week_ago.releases is not None
     print(
-        f"previous digests: a real tick at {previous_run:%Y-%m-%d %H:%M} UTC queued "
-        f"{len(week_ago.queued)}"
+        f"a week ago: the first check of every series cut {len(week_ago.releases.cut)} "
+        f"releases and queued {len(week_ago.queued)} digests in {t_first:.2f} s (once)"
     )
+    # Every night since, the job's check after midnight (one day of comments each).
+    days = 0
+    start_setup = time.perf_counter()
+    day = previous_run.replace(hour=0, minute=0, second=30) + timedelta(days=1)
+    while day < NOW.replace(hour=0, minute=0, second=0):
+        run_cut(db, areas, day, pool)  # with the charts, as the job draws them
+        days += 1
+        day += timedelta(days=1)
+    print(
+        f"the {days} nightly checks since then (with their charts): "
+        f"{time.perf_counter() - start_setup:.2f} s"
+    )
+    series = Series(db, day - timedelta(days=1, seconds=30))
 
     length = "length(CAST(value AS TEXT))" if db.is_postgres else "length(value)"
 
@@ -431,59 +522,110 @@ def main() -> None:
     print(f"full scan  SELECT count(*) FROM answers:            {t_count:7.3f} s")
     print(f"full scan  SELECT sum(length(value)) FROM answers:  {t_read:7.3f} s")
 
-    def digests(chart: bool) -> tuple[float, int]:
-        best, queued = float("inf"), 0
-        for _ in range(args.repeat):
-            with db.session() as session:
-                session.execute(delete(OutboxMessage))
-                session.execute(delete(DigestSent).where(DigestSent.period_end > previous_run))
-            start = time.perf_counter()
-            report = run_digest(db, areas, tz_now, chart=chart)
-            best = min(best, time.perf_counter() - start)
-            queued = len(report.queued)
-        return best, queued
+    cut_at = NOW.replace(hour=0, minute=0, second=30)  # the job's first run after midnight
 
+    def cuts(charts: ChartPool | None) -> tuple[float, int, int]:
+        best, made, drawn = float("inf"), 0, 0
+        for _ in range(args.repeat):
+            series.reset()
+            start = time.perf_counter()
+            report = run_cut(db, areas, cut_at, charts)
+            best = min(best, time.perf_counter() - start)
+            made, drawn = len(report.cut), report.charts
+        return best, made, drawn
+
+    def digest_once(chart: bool, keep_charts: bool = True) -> tuple[float, int]:
+        with db.session() as session:
+            session.execute(delete(OutboxMessage))
+            session.execute(delete(DigestSent).where(DigestSent.period_end > previous_run))
+            if not keep_charts:
+                session.execute(delete(ReleaseChart))
+        start = time.perf_counter()
+        report = run_digest(db, areas, NOW, chart=chart, charts=pool)
+        return time.perf_counter() - start, len(report.queued)
+
+    def digests() -> tuple[float, float, int]:
+        """Text only and with the charts kept, interleaved (the machine's load shifts)."""
+        best_text = best_chart = float("inf")
+        queued = 0
+        for _ in range(args.repeat):
+            t_one, queued = digest_once(chart=False)
+            best_text = min(best_text, t_one)
+            t_one, _ = digest_once(chart=True)
+            best_chart = min(best_chart, t_one)
+        return best_text, best_chart, queued
+
+    # The cut after midnight: text only, then with the charts drawn in the pool (kept).
+    t_cut, n_cut, _ = cuts(None)
+    t_cut_charts, _, n_charts = cuts(pool)
+    cut_split, t_cut_split = clocked(
+        CUT_STEPS, lambda: (series.reset(), run_cut(db, areas, cut_at, None))
+    )
+    series.reset()
+    run_cut(db, areas, cut_at, pool)  # the releases (with charts) the digests below show
     if args.profile:
         import cProfile
         import pstats
 
+        series.reset()
+        profiler = cProfile.Profile()
+        profiler.runcall(run_cut, db, areas, cut_at, None)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        series.reset()
+        run_cut(db, areas, cut_at, pool)
         with db.session() as session:
             session.execute(delete(OutboxMessage))
             session.execute(delete(DigestSent).where(DigestSent.period_end > previous_run))
         profiler = cProfile.Profile()
-        profiler.runcall(run_digest, db, areas, tz_now, chart=False)
+        profiler.runcall(run_digest, db, areas, NOW, chart=False)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-    t_text, n_text = digests(chart=False)
-    # Where the time goes: more text-only ticks (not timed above) with their steps clocked;
-    # the fastest one is shown.
+    t_text, t_chart, n_text = digests()
     best_split: tuple[dict[str, float], float] | None = None
     for _ in range(args.repeat):
         with db.session() as session:
             session.execute(delete(OutboxMessage))
             session.execute(delete(DigestSent).where(DigestSent.period_end > previous_run))
-        found = split(db, areas, tz_now)
+        found = clocked(TICK_STEPS, lambda: run_digest(db, areas, NOW, chart=False))
         if best_split is None or found[1] < best_split[1]:
             best_split = found
     assert best_split is not None
+    rss_text = peak_mb()
+    t_drawn = min(digest_once(chart=True, keep_charts=False)[0] for _ in range(args.repeat))
+    workers_mb = worker_peak_mb(pool)
+    with db.session() as session:
+        kept = session.scalar(select(func.count()).select_from(ReleaseChart))
+    print(f"release cut after midnight ({n_cut} releases), no charts:           {t_cut:7.3f} s")
+    print(
+        f"release cut after midnight, {n_charts} charts in {args.workers} workers:           "
+        f"{t_cut_charts:7.3f} s"
+    )
+    print(
+        f"where a cut's time goes ({t_cut_split:.3f} s): "
+        + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in cut_split.items())
+    )
     steps, t_split = best_split
     print(
-        f"where a text-only tick's time goes (fastest of {args.repeat} clocked ticks, "
+        f"where a text-only digest tick's time goes (fastest of {args.repeat} clocked ticks, "
         f"{t_split:.3f} s): "
         + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in steps.items())
     )
-    rss_text = peak_mb()
-    t_chart, n_chart = digests(chart=True)
     print(
-        f"digests of {n_text} areas, no chart (tick: queries, build, queue):  {t_text:7.3f} s"
+        f"digest tick, {n_text} areas, text only:                          {t_text:7.3f} s"
         f"  = {t_text / t_count:5.1f}x count(*), {t_text / t_read:5.1f}x value scan"
     )
     print(
-        f"digests of {n_chart} areas, with chart:                            {t_chart:7.3f} s"
-        f"  = {t_chart / t_count:5.1f}x count(*), {t_chart / t_read:5.1f}x value scan"
+        f"digest tick, {n_text} areas, with the charts kept with the release: {t_chart:7.3f} s"
+        f"  = {t_chart / t_text:4.2f}x text only"
     )
     print(
-        f"peak RSS after text digests {rss_text:.0f} MB, after chart digests {peak_mb():.0f} MB "
-        "(includes the data generation)"
+        f"digest tick, {n_text} areas, charts drawn in the tick ({args.workers} workers): "
+        f"{t_drawn:7.3f} s  = {t_drawn / t_text:4.2f}x text only ({kept} charts kept)"
+    )
+    pool.close()
+    print(
+        f"peak RSS of this process after text ticks {rss_text:.0f} MB, after all {peak_mb():.0f} "
+        f"MB; largest chart worker {workers_mb:.0f} MB"
+        + ("" if args.reuse else " (this run includes the data generation)")
     )
     db.dispose()
     tmp.cleanup()
