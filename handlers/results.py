@@ -176,6 +176,8 @@ def render_results(svc: Services, lang: str, results: Results) -> str:
             )
         )
         lines.append(html.escape(results.response.text, quote=False))
+        if not results.response.translated:
+            lines.append(svc.text(lang, "responses.resident.untranslated"))
     lines.append("")
     lines.append(t("note"))
     return "\n".join(lines)

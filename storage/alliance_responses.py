@@ -188,6 +188,20 @@ def list_responses(
     return list(session.scalars(stmt.order_by(AllianceResponse.id.desc())))
 
 
+def latest_sent(session: Session, area_code: str) -> AllianceResponse | None:
+    """The area's latest response approved and so sent to its residents (for /results)."""
+    return session.scalars(
+        select(AllianceResponse)
+        .where(
+            AllianceResponse.area_code == area_code,
+            AllianceResponse.status == APPROVED,
+            AllianceResponse.reviewed_at.is_not(None),
+        )
+        .order_by(AllianceResponse.reviewed_at.desc(), AllianceResponse.id.desc())
+        .limit(1)
+    ).first()
+
+
 # ---- which round ---------------------------------------------------------------------------
 
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
@@ -22,7 +21,7 @@ from digests.chart import chart_job, draw_job
 from digests.chart_pool import ChartPool
 from digests.table import parse_csv
 from sandbox.harness import BotHarness, GroupHandle
-from storage.models import AreaRelease, DigestSent, ReleaseChart, Round
+from storage.models import AllianceResponse, AreaRelease, DigestSent, ReleaseChart, Round
 from tests.test_alliance_data import seed
 from tests.test_digest_delivery import deliver, linked_group
 from tests.test_resident_flow import answer_default_survey, onboard
@@ -32,11 +31,6 @@ AREA = "utrecht-overvecht"
 # The first resident's answers; the 13th answers everything differently.
 SAME = {"nuisance_litter": "vaak", "nuisance_dogs": "soms", "trend": "vooruit"}
 ODD = {"nuisance_litter": "nooit", "nuisance_dogs": "vaak", "trend": "achteruit"}
-
-
-@pytest.fixture
-def services(make_services: Any, database_url: str) -> Any:
-    return make_services(database_url)
 
 
 def tick(services: Any, now: datetime, chart: bool = False) -> Any:
@@ -135,6 +129,28 @@ async def test_results_and_a_new_groups_digest_show_the_same_release(
         # Why there is nothing newer, and that Carla's answers count next time.
         assert "zodra er minstens 10 nieuwe antwoorden zijn, hooguit één keer per dag" in results
         assert "Uw antwoorden van 3 november 2026 tellen mee in de volgende cijfers." in results
+        assert "De alliantie antwoordde" not in results
+
+        # The alliance's response to the area's residents, once approved and sent.
+        with db.session() as session:
+            standing = session.scalars(select(Round).where(Round.standing.is_(True))).one()
+            session.add(
+                AllianceResponse(
+                    alliance_id=None,
+                    area_code=AREA,
+                    round_id=standing.id,
+                    text="We zetten er tien afvalbakken bij.",
+                    translations={"en": "We are adding ten litter bins."},
+                    status="approved",
+                    created_at=clock.now(),
+                    reviewed_at=clock.now(),
+                )
+            )
+        await carla.send("/results")
+        results = carla.last_message().visible_text
+        assert "De alliantie antwoordde (3 november 2026):\nWe zetten er tien afvalbakken bij." in (
+            results
+        )
 
         # A group linked now gets the same release: the same 12, not 13.
         group = await linked_group(h, services, "Alliantie Overvecht", AREA)

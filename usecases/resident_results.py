@@ -4,7 +4,8 @@ Nothing is cut for /results: it shows the area's latest release (usecases/releas
 figures every alliance output for the area shows, so /results can never be subtracted from a
 digest (or from itself a day later) to reveal fewer than min_n residents. It says when the
 figures are from, why there are no newer ones (fewer than min_n new answers since), the round's
-dates, how many neighbours answered, and the alliance's latest response to the area's residents.
+dates, how many neighbours answered, and the alliance's latest response to the area's residents
+("Jullie zeiden, wij doen", usecases/alliance_responses.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from digests import release_table
 from digests.model import PublishedTable
 from locales.catalogue import Catalogue, default_catalogue
+from storage import alliance_responses as response_store
 from storage import releases as release_store
 from storage.db import Database
 from storage.digest_counts import CountsCache
@@ -33,6 +35,8 @@ class AllianceMessage:
 
     text: str
     sent_at: datetime
+    # False: the alliance wrote no translation for the resident's language (the Dutch text).
+    translated: bool = True
 
 
 @dataclass
@@ -65,15 +69,15 @@ class ResidentResults:
 def latest_alliance_response(
     session: Session, area_code: str, language: str | None
 ) -> AllianceMessage | None:
-    """HOOK for alliance responses to residents ("Jullie zeiden, wij doen", branch `reactions`,
-    tables from its migration 0005): the latest response approved and sent to this area's
-    residents, in their language where the alliance translated it.
-
-    Not on main when /results was rebuilt, so there is nothing to read yet and this returns None;
-    /results shows a response as soon as this returns one (handlers/results.py renders it).
-    """
-    del session, area_code, language
-    return None
+    """The latest response the area's alliance sent its residents (docs/responses.md), in the
+    resident's language where the alliance translated it, else in Dutch."""
+    found = response_store.latest_sent(session, area_code)
+    if found is None or found.reviewed_at is None:
+        return None
+    translations = found.translations or {}
+    if language and language in translations:
+        return AllianceMessage(str(translations[language]), found.reviewed_at)
+    return AllianceMessage(found.text, found.reviewed_at, translated=language in (None, "nl"))
 
 
 def results_for_resident(
