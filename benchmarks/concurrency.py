@@ -15,6 +15,10 @@ reaches; the rate at 100 ms against 0 ms says how well it hides the network.
     . scripts/start-postgres
     .venv/bin/python benchmarks/concurrency.py                       # 50 and 200, 0 and 100 ms
     .venv/bin/python benchmarks/concurrency.py --residents 200 --latency 100 --think 3
+    .venv/bin/python benchmarks/concurrency.py --residents 200 --latency 100 --refuse-429 0.05 --refuse-5xx 0.02
+
+With --refuse-429/--refuse-5xx a share of buurtstem's replies is refused (429 with retry_after 1,
+or 502): every resident must still finish; the retries show as a lower rate and a longer p99.
 """
 
 from __future__ import annotations
@@ -200,8 +204,16 @@ async def drive(
     return run, people
 
 
-def emulator_for(latency_ms: float, seed: int) -> BotAPIEmulator:
-    network = Network(latency=latency_ms / 1000, jitter=latency_ms / 5000, seed=seed)
+def emulator_for(
+    latency_ms: float, seed: int, refuse_429: float = 0.0, refuse_5xx: float = 0.0
+) -> BotAPIEmulator:
+    network = Network(
+        latency=latency_ms / 1000,
+        jitter=latency_ms / 5000,
+        refuse_429=refuse_429,
+        refuse_5xx=refuse_5xx,
+        seed=seed,
+    )
     return BotAPIEmulator(network=network)
 
 
@@ -212,7 +224,7 @@ async def full_stack(
     from sandbox.server import EmulatorServer
     from storage.migrate import upgrade
 
-    emulator = emulator_for(latency_ms, args.seed)
+    emulator = emulator_for(latency_ms, args.seed, args.refuse_429, args.refuse_5xx)
     server = EmulatorServer(emulator, webhook_retry_delay=0.1)
     await server.start()
     await asyncio.to_thread(upgrade, database_url)
@@ -303,6 +315,12 @@ async def main_async(args: argparse.Namespace) -> None:
         f"think time {args.think} s, jitter = latency/5",
         flush=True,
     )
+    if args.refuse_429 or args.refuse_5xx:
+        print(
+            f"buurtstem's runs: {args.refuse_429:.0%} of replies refused with 429 (retry after 1 s)"
+            f" and {args.refuse_5xx:.0%} with 502; the ceiling's runs without faults",
+            flush=True,
+        )
     header = (
         f"{'run':<34} {'updates':>7} {'seconds':>7} {'updates/s':>9} {'p50 ms':>7} "
         f"{'p99 ms':>7} {'repeat':>6} {'bot CPU':>7} {'driver':>7}"
@@ -346,6 +364,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, nargs="+", default=[0, 100], help="ms per call")
     parser.add_argument("--database", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--think", type=float, default=0.0, help="mean reading pause, seconds")
+    parser.add_argument(
+        "--refuse-429", type=float, default=0.0, help="share of replies refused with 429 (0-1)"
+    )
+    parser.add_argument(
+        "--refuse-5xx", type=float, default=0.0, help="share of replies refused with 502 (0-1)"
+    )
     parser.add_argument("--concurrency", type=int, default=Settings().concurrent_updates)
     parser.add_argument("--connections", type=int, default=Settings().bot_api_connections)
     parser.add_argument("--db-workers", type=int, default=Settings().db_pool_size)
