@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         description="Smallest number of respondents for which a figure is shown (never below "
         f"{MIN_CELL_SIZE_FLOOR}).",
     )
+    link_failures_per_hour: int = Field(
+        default=50,
+        ge=1,
+        description="Wrong /koppel codes allowed per hour from all chats together; at this "
+        "number every chat is refused until the hour is over (each chat also has its own "
+        "back-off after 5 failures).",
+    )
     survey_file: str | None = Field(
         default=None,
         description="Survey definition file to offer when no round is open (default: the shipped "

@@ -69,6 +69,7 @@ async def link_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         text=" ".join(context.args or []),
         key=svc.settings.pseudonym_key,
         now=now,
+        failures_per_hour=svc.settings.link_failures_per_hour,
     )
     if result is None:
         repeated(context)
@@ -90,8 +91,10 @@ def _link_reply(svc: Services, lang: str, result: store.LinkResult, now: datetim
         return svc.text(
             lang, f"alliance.link.{result.outcome}", area=_area_name(svc, result.alliance.area_code)
         )
-    if result.outcome == "blocked" and result.blocked_until is not None:
-        return svc.text(lang, "alliance.link.blocked", time=local_time(svc, result.blocked_until))
+    if result.outcome in ("blocked", "busy") and result.blocked_until is not None:
+        return svc.text(
+            lang, f"alliance.link.{result.outcome}", time=local_time(svc, result.blocked_until)
+        )
     reply = svc.text(lang, f"alliance.link.{result.outcome}")
     if result.blocked_until is not None:
         # This failure used up the free tries: say when the next one is possible.

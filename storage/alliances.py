@@ -26,6 +26,13 @@ CODE_VALID = timedelta(days=7)
 FREE_FAILURES = 5
 FIRST_BLOCK = timedelta(minutes=1)
 MAX_BLOCK = timedelta(hours=24)
+# Failures of all chats together: someone with many groups gets 5 free tries in each, so the
+# failures are also counted across chats, per window of an hour; at the limit every chat is
+# refused until the window ends. The count lives in the link_attempts row of chat id 0, which
+# no Telegram chat has (users are positive, groups negative).
+ALL_CHATS = 0
+FAILURE_WINDOW = timedelta(hours=1)
+FAILURES_PER_HOUR = 50
 
 
 def new_code() -> str:
@@ -68,7 +75,8 @@ def create_code(
 class LinkResult:
     """What a /koppel attempt did.
 
-    outcome: linked | already_linked | other_area | blocked | invalid | expired | used | usage.
+    outcome: linked | already_linked | other_area | blocked (this chat) | busy (every chat: too
+    many failures across chats this hour) | invalid | expired | used | usage.
     """
 
     outcome: str
@@ -84,7 +92,8 @@ def blocked_until(session: Session, chat_id: int, now: datetime) -> datetime | N
     return None
 
 
-def _fail(session: Session, chat_id: int, now: datetime) -> datetime | None:
+def _fail(session: Session, chat_id: int, now: datetime, failures_per_hour: int) -> datetime | None:
+    _count_overall(session, now, failures_per_hour)
     attempt = session.get(LinkAttempt, chat_id, with_for_update=True)
     if attempt is None:
         attempt = LinkAttempt(chat_id=chat_id, failures=0, last_failure_at=now)
@@ -97,6 +106,32 @@ def _fail(session: Session, chat_id: int, now: datetime) -> datetime | None:
         attempt.blocked_until = now + wait
     session.flush()
     return attempt.blocked_until if over >= 0 else None
+
+
+def _count_overall(session: Session, now: datetime, limit: int) -> None:
+    """One more failure in this hour's window of all chats; at `limit`, block every chat until
+    the window ends. The row is made with ON CONFLICT DO NOTHING, then locked: two chats failing
+    at the same moment on two instances count twice and never collide."""
+    statement = _insert(session)(LinkAttempt.__table__).values(
+        chat_id=ALL_CHATS, failures=0, last_failure_at=now
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["chat_id"]))
+    overall = session.get(LinkAttempt, ALL_CHATS, with_for_update=True, populate_existing=True)
+    assert overall is not None
+    # last_failure_at is when the current window started.
+    if overall.last_failure_at + FAILURE_WINDOW <= now or overall.failures <= 0:
+        overall.last_failure_at = now
+        overall.failures = 0
+        overall.blocked_until = None
+    overall.failures += 1
+    if overall.failures >= limit:
+        overall.blocked_until = overall.last_failure_at + FAILURE_WINDOW
+    session.flush()
+
+
+def _insert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def alliance_of_chat(session: Session, chat_id: int) -> Alliance | None:
@@ -114,11 +149,19 @@ def redeem_code(
     now: datetime,
     schedule: dict[str, Any],
     language: str = "nl",
+    failures_per_hour: int = FAILURES_PER_HOUR,
 ) -> LinkResult:
-    """Link a group chat with a code: once per code, nothing changes on a wrong or old one."""
+    """Link a group chat with a code: once per code, nothing changes on a wrong or old one.
+
+    While this chat is blocked (too many failures of its own), or every chat is (at least
+    `failures_per_hour` failures of all chats together this hour), no code is looked at.
+    """
     until = blocked_until(session, chat_id, now)
     if until is not None:
         return LinkResult("blocked", blocked_until=until)
+    until = blocked_until(session, ALL_CHATS, now)
+    if until is not None:
+        return LinkResult("busy", blocked_until=until)
     existing = alliance_of_chat(session, chat_id)
     code = normalise_code(text)
     row = None
@@ -130,7 +173,7 @@ def redeem_code(
         ).first()
     if row is None or row.used_at is not None or row.expires_at <= now:
         outcome = "invalid" if row is None else ("used" if row.used_at is not None else "expired")
-        until = _fail(session, chat_id, now)
+        until = _fail(session, chat_id, now, failures_per_hour)
         return LinkResult(outcome, blocked_until=until)
     if existing is not None:
         # The code stays valid: linking a chat to a second area would mix areas' data.

@@ -23,12 +23,14 @@ def link_alliance(
     text: str,
     key: str,
     now: datetime,
+    failures_per_hour: int = store.FAILURES_PER_HOUR,
 ) -> store.LinkResult | None:
     """Redeem the code in `text` for this chat, in one transaction; None for a repeated update.
 
     Outcomes: linked (digests on the default schedule, Mondays 09:00), usage (no code given),
-    invalid, used, expired, blocked (too many failures: `blocked_until`), already_linked,
-    other_area.
+    invalid, used, expired, blocked (too many failures of this chat: `blocked_until`), busy
+    (`failures_per_hour` failures of all chats together: every chat waits until
+    `blocked_until`), already_linked, other_area.
     """
     with db.session() as session:
         if not claim_update(session, bot_id, update_id, now):
@@ -43,6 +45,7 @@ def link_alliance(
             key=key,
             now=now,
             schedule=DEFAULT_SCHEDULE.to_json(),
+            failures_per_hour=failures_per_hour,
         )
     # Outcome only: the chat id and the code stay out of the logs.
     log.info("alliance link attempt: %s", result.outcome)
