@@ -36,6 +36,7 @@ APPROVED = "approved"
 REJECTED = "rejected"
 CANCELLED = "cancelled"
 STATUSES = (DRAFT, PENDING, APPROVED, REJECTED, CANCELLED)
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
 
 HELPFUL = "helpful"
 NOT_HELPFUL = "not_helpful"
@@ -120,7 +121,11 @@ def create_draft(
 def get_response(
     session: Session, response_id: int, *, lock: bool = False
 ) -> AllianceResponse | None:
-    """A response by id (locked for update when asked)."""
+    """A response by id (locked for update when asked); None for a number no id can be (ids
+    are 32-bit integer columns: a larger one typed in /vertaling or on the command line would
+    make the database driver raise instead of finding nothing)."""
+    if not 0 < response_id <= MAX_ID:
+        return None
     stmt = select(AllianceResponse).where(AllianceResponse.id == response_id)
     if lock:
         stmt = stmt.with_for_update()

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable
@@ -70,3 +71,8 @@ def bot_texts(emulator: Any, chat_id: int) -> list[str]:
 def notices(emulator: Any) -> list[str]:
     """Every answer to a tap (the toast or alert)."""
     return [q.answer_text for q in emulator.callback_queries.values() if q.answer_text]
+
+
+def plain(text: str) -> str:
+    """A catalogue text as the chat shows it (HTML tags gone, entities read)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
