@@ -71,13 +71,26 @@ def _start(
 ) -> None:
     """Begin (intro, privacy notice, consent) or continue where the resident was."""
     if resident is None:
-        out.sends += intro(ctx, ctx.telegram_language or "nl", payload)
+        out.sends += intro(ctx, ctx.telegram_language or "nl", _deeplink_code(ctx, payload))
         return
     resident.stopped = False
     if payload and _deeplink(ctx, resident, payload):
         out.sends.append(deeplink_check(ctx, resident))
         return
     current_or_start(ctx, world, resident, out, welcome_back=True)
+
+
+def _deeplink_code(ctx: Context, payload: str) -> str:
+    """The area or neighbourhood code a poster's link names, or "" for anything else.
+
+    Before consent the code rides in the consent button's callback data (64 bytes): anything a
+    link can carry that names no place of ours (long, odd, forged) is dropped, not sent along.
+    """
+    resolved = ctx.areas.resolve_deeplink(payload)
+    if resolved is None:
+        return ""
+    area, hood = resolved
+    return hood.code if hood is not None else area.code
 
 
 def _deeplink(ctx: Context, resident: ResidentState, payload: str) -> bool:
