@@ -132,7 +132,10 @@ def bot_api_request(settings: Settings) -> BaseRequest:
 
 def register_handlers(application: Application) -> None:
     """All handlers, private-chat resident flow first."""
-    private = filters.ChatType.PRIVATE
+    # New messages only: an edited message is not a new answer, command or postcode (and
+    # PTB's command and message handlers would otherwise take edits, and business messages,
+    # too). And from a user: only a forged update has a private message without a sender.
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.USER
     application.add_handler(CommandHandler("start", resident.start, filters=private))
     application.add_handler(
         CommandHandler(["start", "help"], alliance.group_help, filters=filters.ChatType.GROUPS)
