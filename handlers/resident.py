@@ -37,6 +37,12 @@ def who(update: Update) -> Who:
     return Who(user.id, chat.id, user.language_code)
 
 
+def readable(text: str) -> str:
+    """A text as Telegram can carry it: a lone surrogate (only a forged update has one, as JSON's
+    "\\ud800") becomes U+FFFD, so the text can be stored, shown back and exported."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 async def _run(update: Update, context: ContextTypes.DEFAULT_TYPE, given: Input) -> None:
     """The update's use case on a worker thread, then its replies."""
     svc = services(context)
@@ -53,14 +59,14 @@ def _handle(session: Session, *, update: Update, given: Input, svc: Services) ->
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Begin (intro, privacy notice, consent) or continue where the resident was."""
-    await _run(update, context, Start(context.args[0] if context.args else ""))
+    await _run(update, context, Start(readable(context.args[0]) if context.args else ""))
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A typed message: a postcode, or an answer to the current question."""
     message = update.effective_message
     assert message is not None and message.text is not None
-    await _run(update, context, Text(message.text))
+    await _run(update, context, Text(readable(message.text)))
 
 
 async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
