@@ -253,6 +253,7 @@ def handle(svc: Services, session: Session, update_id: int, who: Who, given: Inp
     """One update of a resident's private chat, in the caller's transaction."""
     now = svc.clock.now()
     if not resident_store.claim_update(session, svc.bot_id, update_id, now):
+        _reply_may_be_lost(svc, session, who)
         return Handled(None)
     row = find(svc, session, who, now, lock=True)
     world = DbWorld(svc, session, row, now)
@@ -283,6 +284,19 @@ def handle(svc: Services, session: Session, update_id: int, who: Who, given: Inp
             now,
         )
     return Handled(outcome, row.id)
+
+
+def _reply_may_be_lost(svc: Services, session: Session, who: Who) -> None:
+    """An update handled before came again: the instance that handled it may have died before
+    its replies went out (they follow the commit). Mark the current question as lost, as a
+    failed send does, so the resident's next tap on an older question asks it again; a repeat
+    itself still sends nothing."""
+    resident_id = resident_store.resident_id_of(session, svc.resident_key(who.user_id))
+    if resident_id is None:
+        return
+    response = response_store.response_in_progress(session, resident_id)
+    if response is not None and response.question_message_id != QUESTION_LOST:
+        response.question_message_id = QUESTION_LOST
 
 
 def language_of(svc: Services, session: Session, who: Who) -> str:
