@@ -99,10 +99,9 @@ async def answer_until(user: UserHandle, question_id: str | None) -> None:
         if current == question_id:
             return
         choices = options(user)
-        assert choices, (
-            current,
-            [b.callback_data for row in user.last_message().buttons for b in row],
-        )
+        if not choices:  # the free-text question
+            await user.send("Meer bankjes in het park")
+            continue
         await user.tap(data=choices[0])
         if current_question_id(user) == "more_topics":
             await user.tap(data=next(d for d in options(user) if d.endswith("|geen")))
