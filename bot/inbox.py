@@ -26,6 +26,7 @@ from functools import partial
 from typing import Any
 
 from telegram import Bot, Update
+from telegram.error import TelegramError
 from telegram.request import BaseRequest
 
 from bot.clock import Clock
@@ -99,6 +100,22 @@ class ReadableUpdatesRequest(DelegatingRequest):
         return code, payload
 
 
+class UpdateNotStored(TelegramError):
+    """A fetched update could not be stored (the database refuses writes or is away).
+
+    A TelegramError, so that python-telegram-bot's polling loop treats it as it treats a failed
+    getUpdates: it logs it, waits (1 s, growing to 30 s) and fetches the same updates again,
+    unconfirmed. Any other exception would end the polling task for good, and the bot would
+    never hear from anyone again, even once the database is back.
+    """
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            f"could not store a fetched update ({type(cause).__name__}); it stays unconfirmed "
+            "and is fetched again"
+        )
+
+
 class DurableUpdateQueue(asyncio.Queue[object]):
     """The application's update queue; an update put here is stored first (see module doc)."""
 
@@ -116,7 +133,10 @@ class DurableUpdateQueue(asyncio.Queue[object]):
     async def put(self, item: object) -> None:
         """Store an update, then queue it (other items, e.g. PTB's stop signal, go as they are)."""
         if isinstance(item, Update):
-            await self._store(item)
+            try:
+                await self._store(item)
+            except Exception as exc:
+                raise UpdateNotStored(exc) from exc
         await super().put(item)
 
     async def _store(self, update: Update) -> None:

@@ -16,6 +16,7 @@ file system (a small tmpfs) needs privileges CI may not have.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -151,3 +152,39 @@ async def test_a_read_only_database_refuses_an_answer_whole_and_the_resident_goe
     answers, responses = stored(services)
     assert answers["grade_liveability"] == 7 and answers["grade_safety"] == 6
     assert [status for status, _state, _id in responses] == ["completed"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+async def test_polling_goes_on_after_the_database_refused_to_store_an_update(
+    services: Any, make_app: Any, emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In polling mode each fetched update is stored (the inbox) before it is confirmed. While
+    the database refuses, storing fails: the update must stay unconfirmed, and polling must go
+    on, so that once the fault is lifted the update is handled."""
+    fault = DatabaseFault(services.db)
+    try:
+        async with BotHarness(emulator, make_app(services), mode="polling", poll_timeout=1) as h:
+            cas = h.user("Cas")
+            await onboard(h, cas)
+            question = cas.last_message()
+            data = next(d for d in options(cas) if d.endswith("|7"))
+            before = stored(services)
+            fault.set("read-only")
+            with caplog.at_level(logging.INFO):
+                update = emulator.user_taps(cas.user, question, data=data)
+                # The bot fetches it and cannot store it: not confirmed, nothing written.
+                await asyncio.sleep(1.5)
+            assert not emulator.is_confirmed(update["update_id"])
+            assert stored(services) == before
+            errors = clear_errors(caplog)
+            assert errors, "the refused write was not reported"
+            assert all(str(cas.id) not in e for e in errors)
+            fault.set(None)
+            # Polling goes on: the same update is fetched again, stored and handled.
+            assert await emulator.wait_until(
+                lambda: current_question_id(cas) == "grade_safety", 15
+            ), "the update was never handled after the fault was lifted"
+    finally:
+        fault.remove()
+    answers, _responses = stored(services)
+    assert answers["grade_liveability"] == 7
