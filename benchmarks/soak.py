@@ -41,6 +41,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,7 @@ class SoakReport:
     unfinished: int = 0
     leaks: int = 0
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # why residents needed a nudge
     seconds: float = 0.0
 
     @property
@@ -178,6 +180,37 @@ class SoakResident(SurveyResident):
                     if (button.callback_data or "").startswith(QUESTION):
                         return message
         return None
+
+    async def onboard(self, postcode: str = "3563") -> None:
+        """Consent, language, postcode: whichever the bot asks for now (resumable after a lost
+        reply; /start when nothing is asked brings the current step back)."""
+        for _ in range(12):
+            if self.current_question() is not None:
+                return
+            messages = self.bot_messages()
+            newest = messages[-1] if messages else None
+            latest = newest.message_id if newest is not None else 0
+            datas = [
+                str(b.callback_data or "")
+                for row in (newest.buttons if newest is not None else [])
+                for b in row
+            ]
+            consent = [d for d in datas if d.startswith("v1|c|")]
+
+            def answered(latest: int = latest) -> bool:
+                return self.current_question() is not None or any(
+                    m.message_id > latest for m in self.bot_messages()
+                )
+
+            if consent and newest is not None:
+                await self._tap(newest, consent[0], answered)
+            elif "v1|lc" in datas and newest is not None:
+                await self._tap(newest, "v1|lc", answered)
+            elif any(d.startswith("v1|m|") for d in datas):
+                await self._act(lambda: self.emulator.user_sends(self.user, postcode), answered)
+            else:
+                await self._act(lambda: self.emulator.user_sends(self.user, "/start"), answered)
+        raise Stuck(f"not through onboarding in chat {self.chat_id}")
 
     def _noise(self) -> bool:
         """Something besides answering; True when a new message is expected back."""
@@ -267,6 +300,17 @@ class Soak:
     async def nudge(self, resident: SoakResident) -> None:
         """No reaction: the resident types something, which brings the current question back."""
         self.report.nudges += 1
+        messages = resident.bot_messages()
+        newest = messages[-1] if messages else None
+        if newest is None:
+            seen = "nothing"
+        elif newest.buttons:
+            seen = "a message with buttons"
+        elif newest.visible_text.rsplit("\n", 1)[-1].startswith(RECORD):
+            seen = "the record of an answer, no next question"
+        else:
+            seen = "a message without buttons"
+        self.report.notes.append(f"nudge: {resident.user.first_name} saw {seen}")
         latest = max((m.message_id for m in resident.bot_messages()), default=0)
         self.emulator.user_sends(resident.user, self.text(resident, "Hallo"))
         await self.emulator.wait_until(
@@ -574,6 +618,9 @@ def main() -> None:
     if args.verbose or not report.clean:
         for problem in report.problems[:50]:
             print("  " + problem)
+    if args.verbose:
+        for note, count in Counter(n.split(" saw ", 1)[-1] for n in report.notes).items():
+            print(f"  nudged after seeing {note}: {count}")
     if args.keep_logs:
         print(f"logs: {folder}")
     raise SystemExit(0 if report.clean else 1)

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -129,6 +129,8 @@ class DurableUpdateQueue(asyncio.Queue[object]):
         self._stop = asyncio.Event()
         self._to_store: list[tuple[int, str, asyncio.Future[None]]] = []
         self._storing: asyncio.Future[None] | None = None
+        # Called with the updates `recover` queues again, before they are queued (bot/runtime.py).
+        self.on_recovered: Callable[[list[Update]], Awaitable[None]] | None = None
 
     async def put(self, item: object) -> None:
         """Store an update, then queue it (other items, e.g. PTB's stop signal, go as they are)."""
@@ -185,8 +187,13 @@ class DurableUpdateQueue(asyncio.Queue[object]):
         """Queue again the updates stored longer than `grace` ago and never handled."""
         before = self.clock.now() - (self.grace if grace is None else grace)
         rows = await self.db.run(lambda session: store.waiting(session, self.bot_id, before))
-        for _update_id, payload in rows:
-            update = parse_update(json.loads(payload), bot)
+        updates = [parse_update(json.loads(payload), bot) for _update_id, payload in rows]
+        if updates and self.on_recovered is not None:
+            try:
+                await self.on_recovered(updates)
+            except Exception:
+                log.exception("inbox: could not mark the replies of updates queued again")
+        for update in updates:
             await super().put(update)  # stored already
         if rows:
             log.info("queued again %d update(s) stored before and not handled", len(rows))
