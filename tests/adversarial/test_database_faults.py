@@ -7,9 +7,7 @@ How the fault is made (the database itself refuses; nothing is mocked):
   (a hot standby or a database set read only behaves so), set on every connection the bot takes
   from its pool while the fault lasts. (chmod does not work here: the tests may run as root.)
 
-A full disk is not covered yet: SQLite's `PRAGMA max_page_count` (tried) still lets a write
-through when the pages it touches have room, and WAL appends are not counted by it; a real full
-file system (a small tmpfs) needs privileges CI may not have.
+A full disk: tests/adversarial/test_full_disk.py (the real bot on a small file system).
 
 /health failing on a read-only database is tests/test_health.py's.
 """
