@@ -31,7 +31,8 @@ def database_check(db: Database) -> Check:
 
     Every update is a write, so `SELECT 1` is not enough: a read-only SQLite file, a
     PostgreSQL hot standby or a transaction set read only answer it and refuse every update.
-    The probe inserts a row into `meta` and rolls it back, so it leaves nothing behind.
+    The probe inserts a row into `meta`, deletes it and commits, so it leaves nothing behind;
+    the commit is what finds a full disk (a rolled-back write never reaches it).
     """
     tag = uuid.uuid4().hex[:12]  # per check: probes of several instances never wait on each other
 
@@ -39,6 +40,7 @@ def database_check(db: Database) -> Check:
         with db.sessionmaker() as session:
             try:
                 probe_write(session, datetime.now(UTC), tag)
+                session.commit()
             finally:
                 session.rollback()
         return True

@@ -20,12 +20,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from telegram import Bot, Update
+from telegram.error import TelegramError
 from telegram.request import BaseRequest
 
 from bot.clock import Clock
@@ -99,6 +100,22 @@ class ReadableUpdatesRequest(DelegatingRequest):
         return code, payload
 
 
+class UpdateNotStored(TelegramError):
+    """A fetched update could not be stored (the database refuses writes or is away).
+
+    A TelegramError, so that python-telegram-bot's polling loop treats it as it treats a failed
+    getUpdates: it logs it, waits (1 s, growing to 30 s) and fetches the same updates again,
+    unconfirmed. Any other exception would end the polling task for good, and the bot would
+    never hear from anyone again, even once the database is back.
+    """
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            f"could not store a fetched update ({type(cause).__name__}); it stays unconfirmed "
+            "and is fetched again"
+        )
+
+
 class DurableUpdateQueue(asyncio.Queue[object]):
     """The application's update queue; an update put here is stored first (see module doc)."""
 
@@ -112,11 +129,16 @@ class DurableUpdateQueue(asyncio.Queue[object]):
         self._stop = asyncio.Event()
         self._to_store: list[tuple[int, str, asyncio.Future[None]]] = []
         self._storing: asyncio.Future[None] | None = None
+        # Called with the updates `recover` queues again, before they are queued (bot/runtime.py).
+        self.on_recovered: Callable[[list[Update]], Awaitable[None]] | None = None
 
     async def put(self, item: object) -> None:
         """Store an update, then queue it (other items, e.g. PTB's stop signal, go as they are)."""
         if isinstance(item, Update):
-            await self._store(item)
+            try:
+                await self._store(item)
+            except Exception as exc:
+                raise UpdateNotStored(exc) from exc
         await super().put(item)
 
     async def _store(self, update: Update) -> None:
@@ -165,8 +187,13 @@ class DurableUpdateQueue(asyncio.Queue[object]):
         """Queue again the updates stored longer than `grace` ago and never handled."""
         before = self.clock.now() - (self.grace if grace is None else grace)
         rows = await self.db.run(lambda session: store.waiting(session, self.bot_id, before))
-        for _update_id, payload in rows:
-            update = parse_update(json.loads(payload), bot)
+        updates = [parse_update(json.loads(payload), bot) for _update_id, payload in rows]
+        if updates and self.on_recovered is not None:
+            try:
+                await self.on_recovered(updates)
+            except Exception:
+                log.exception("inbox: could not mark the replies of updates queued again")
+        for update in updates:
             await super().put(update)  # stored already
         if rows:
             log.info("queued again %d update(s) stored before and not handled", len(rows))

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot.health import HealthServer, bot_api_check, database_check
@@ -31,6 +32,7 @@ from bot.outbox import OutboxSender, SendReport
 from bot.retrying import RetryingRequest
 from handlers.context import METRICS_KEY
 from storage.models import Answer
+from usecases.resident import replies_may_be_lost
 from usecases.services import Services
 
 log = logging.getLogger(__name__)
@@ -155,6 +157,9 @@ class Runtime:
         request = app.bot.request
         if isinstance(request, RetryingRequest) and request.on_retry is None:
             request.on_retry = self.metrics.bot_api_retry
+        queue = app.update_queue
+        if isinstance(queue, DurableUpdateQueue) and queue.on_recovered is None:
+            queue.on_recovered = self._replies_may_be_lost
         event.listen(self.services.db.sessionmaker, "after_flush", self._after_flush)
         event.listen(self.services.db.sessionmaker, "after_commit", self._after_commit)
         event.listen(self.services.db.sessionmaker, "after_rollback", self._after_rollback)
@@ -208,6 +213,21 @@ class Runtime:
             asyncio.create_task(self.leadership.run(self._stop), name="buurtstem-leadership"),
             asyncio.create_task(self._lead(), name="buurtstem-leader-work"),
         ]
+
+    async def _replies_may_be_lost(self, updates: list[Update]) -> None:
+        """Updates about to be queued again were taken by an instance that died before handling
+        them to the end: their residents' next question may never have gone out
+        (usecases/resident.py `replies_may_be_lost`)."""
+        users = {
+            update.effective_user.id
+            for update in updates
+            if update.effective_user is not None
+            and update.effective_chat is not None
+            and update.effective_chat.type == ChatType.PRIVATE
+        }
+        if users:
+            services = self.services
+            await services.db.run(lambda session: replies_may_be_lost(services, session, users))
 
     async def stop(self) -> None:
         """Stop the leader's work (in-flight sends are recorded), hand over the lead, stop serving."""

@@ -48,6 +48,11 @@ def check_key_fingerprint(session: Session, fingerprint: str, now: datetime) -> 
 
 
 def probe_write(session: Session, now: datetime, tag: str) -> None:
-    """Write one row that the caller rolls back: fails when the database cannot be written."""
-    session.add(Meta(key=f"{HEALTH_PROBE}:{tag}"[:64], value="", updated_at=now))
+    """Write one row and delete it again, for the caller to commit: fails when the database
+    cannot be written. Only a commit reaches the disk (SQLite keeps an uncommitted write in
+    memory), so a full disk fails it too; it leaves nothing behind."""
+    row = Meta(key=f"{HEALTH_PROBE}:{tag}"[:64], value="", updated_at=now)
+    session.add(row)
+    session.flush()
+    session.delete(row)
     session.flush()

@@ -101,6 +101,13 @@ _FIND = select(Resident).where(Resident.pseudonym == bindparam("pseudonym"))
 _FIND_LOCKED = _FIND.with_for_update()
 
 
+def resident_id_of(session: Session, pseudonym: str) -> int | None:
+    """The id of the resident with this pseudonym (a look-up only: unlike `find_resident` it
+    does not make them reachable again)."""
+    found = session.scalar(select(Resident.id).where(Resident.pseudonym == pseudonym))
+    return int(found) if found is not None else None
+
+
 def create_resident(
     session: Session,
     *,

@@ -9,6 +9,7 @@ outcome after commit, so an answer is stored before the bot replies.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -283,6 +284,23 @@ def handle(svc: Services, session: Session, update_id: int, who: Who, given: Inp
             now,
         )
     return Handled(outcome, row.id)
+
+
+def replies_may_be_lost(svc: Services, session: Session, user_ids: Iterable[int]) -> int:
+    """These residents' updates were taken by an instance that stopped before handling them to
+    the end (a crash): the answer may be committed while the record and the next question never
+    went out. Mark each one's current question as lost, as a failed send does, so their next tap
+    on an older question (or any message) asks it again. Returns how many were marked."""
+    marked = 0
+    for user_id in set(user_ids):
+        resident_id = resident_store.resident_id_of(session, svc.resident_key(user_id))
+        if resident_id is None:
+            continue
+        response = response_store.response_in_progress(session, resident_id)
+        if response is not None and response.question_message_id != QUESTION_LOST:
+            response.question_message_id = QUESTION_LOST
+            marked += 1
+    return marked
 
 
 def language_of(svc: Services, session: Session, who: Who) -> str:
