@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import Alliance, AllianceCode, DigestSent, LinkAttempt, OutboxMessage
 
-# No 0/O, 1/I/L, 5/S or 8/B: codes are read aloud and typed from a phone screen.
+# No 0/O, 1/I/L, 8/B, S or Z (5 and 2 stay): codes are read aloud and typed from a phone screen.
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY2345679"
 CODE_LENGTH = 10
 CODE_GROUP = 5
