@@ -150,6 +150,9 @@ def register_handlers(application: Application) -> None:
         CommandHandler("digest", alliance.digest_command, filters=filters.ChatType.GROUPS)
     )
     application.add_handler(CommandHandler("results", results.results_command, filters=private))
+    application.add_handler(
+        CommandHandler("results", alliance.results_in_group, filters=filters.ChatType.GROUPS)
+    )
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, alliance.on_migrate))
     # End of alliance handlers.
     # Alliance responses to residents (handlers/responses.py, handlers/review.py): the group

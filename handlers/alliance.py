@@ -171,6 +171,22 @@ async def group_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await reply(update, context, text)
 
 
+async def results_in_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/results in a group: it is the residents' command, for a private chat with the bot."""
+    svc = services(context)
+    chat = update.effective_chat
+    if chat is None:
+        return
+    lang = _lang(svc, update)
+
+    def read(session: Session) -> str | None:
+        alliance = store.alliance_of_chat(session, chat.id)
+        return alliance.language if alliance is not None else None
+
+    linked_language: str | None = await svc.db.run(read)
+    await reply(update, context, svc.text(linked_language or lang, "alliance.results.group_only"))
+
+
 async def on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A linked group became a supergroup (new chat id): the link moves along."""
     svc = services(context)
