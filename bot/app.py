@@ -10,6 +10,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -26,7 +27,7 @@ from bot.ordering import ChatOrderedProcessor
 from bot.retrying import retrying
 from bot.settings import Settings
 from digests.references import load_references
-from handlers import alliance, resident, responses, results
+from handlers import alliance, membership, resident, responses, results
 from handlers.admin import rounds_command
 from handlers.context import METRICS_KEY, SERVICES_KEY
 from journey import wire
@@ -153,6 +154,13 @@ def register_handlers(application: Application) -> None:
         CommandHandler("digest", alliance.digest_command, filters=filters.ChatType.GROUPS)
     )
     application.add_handler(CommandHandler("results", results.results_command, filters=private))
+    application.add_handler(
+        CommandHandler("results", alliance.results_in_group, filters=filters.ChatType.GROUPS)
+    )
+    # The bot added to, removed from, blocked or unblocked in a chat (handlers/membership.py).
+    application.add_handler(
+        ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, alliance.on_migrate))
     # End of alliance handlers.
     # Alliance responses to residents (handlers/responses.py, handlers/review.py): the group

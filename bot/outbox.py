@@ -40,6 +40,7 @@ from telegram.error import (
 
 from bot.clock import Clock, SystemClock
 from bot.retrying import surely_not_sent, without_retries
+from storage import alliances as alliance_store
 from storage import outbox as store
 from storage.db import Database
 
@@ -531,6 +532,10 @@ class OutboxSender:
             store.mark_failed(session, message.id, reason, now)
             if blocked and message.resident_id is not None:
                 store.mark_resident_unreachable(session, message.resident_id, reason, now)
+            if blocked and message.is_group:
+                # The bot is not in the group (a removal it did not hear of): the alliance's
+                # digests pause, its other waiting messages are not tried.
+                alliance_store.bot_removed(session, message.chat_id, now)
 
         await self._db(work)
         report.failed += 1

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         ge=1,
         description="Wrong /koppel codes allowed per hour from all chats together; at this "
         "number every chat is refused until the hour is over (each chat also has its own "
-        "back-off after 5 failures).",
+        "back-off after 5 failures). `buurtstem alliance unblock` lifts it sooner.",
     )
     survey_file: str | None = Field(
         default=None,

@@ -43,7 +43,7 @@ def describe_schedule(svc: Services, lang: str, schedule: Schedule) -> str:
     )
 
 
-def _area_name(svc: Services, code: str) -> str:
+def area_name(svc: Services, code: str) -> str:
     area = svc.areas.get(code)
     return html.escape(area.name if area else code, quote=False)
 
@@ -83,13 +83,13 @@ def _link_reply(svc: Services, lang: str, result: store.LinkResult, now: datetim
         return svc.text(
             lang,
             "alliance.link.linked",
-            area=_area_name(svc, result.alliance.area_code),
+            area=area_name(svc, result.alliance.area_code),
             schedule=describe_schedule(svc, lang, schedule),
             next=local_time(svc, schedule.next_run(now, svc.settings.timezone)),
         )
     if result.outcome in ("already_linked", "other_area") and result.alliance is not None:
         return svc.text(
-            lang, f"alliance.link.{result.outcome}", area=_area_name(svc, result.alliance.area_code)
+            lang, f"alliance.link.{result.outcome}", area=area_name(svc, result.alliance.area_code)
         )
     if result.outcome in ("blocked", "busy") and result.blocked_until is not None:
         return svc.text(
@@ -116,7 +116,9 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     def claim(session: Session) -> str | None:
         if not claim_update(session, svc.bot_id, update.update_id, now):
             return None
-        alliance = store.alliance_of_chat(session, chat.id)
+        # The group wrote to the bot, so the bot is in it: paused digests resume, also when
+        # the update saying it was added back never came.
+        alliance = store.bot_back(session, chat.id)
         return alliance.language if alliance is not None else lang
 
     claimed = await svc.db.run(claim)
@@ -165,10 +167,26 @@ async def group_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         text = svc.text(
             lang,
             "alliance.help.linked",
-            area=_area_name(svc, area),
+            area=area_name(svc, area),
             schedule=describe_schedule(svc, lang, schedule),
         )
     await reply(update, context, text)
+
+
+async def results_in_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/results in a group: it is the residents' command, for a private chat with the bot."""
+    svc = services(context)
+    chat = update.effective_chat
+    if chat is None:
+        return
+    lang = _lang(svc, update)
+
+    def read(session: Session) -> str | None:
+        alliance = store.alliance_of_chat(session, chat.id)
+        return alliance.language if alliance is not None else None
+
+    linked_language: str | None = await svc.db.run(read)
+    await reply(update, context, svc.text(linked_language or lang, "alliance.results.group_only"))
 
 
 async def on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

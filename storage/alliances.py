@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import Alliance, AllianceCode, DigestSent, LinkAttempt, OutboxMessage
+from storage.outbox import FAILED, PENDING
 
-# No 0/O, 1/I/L, 5/S or 8/B: codes are read aloud and typed from a phone screen.
+# No 0/O, 1/I/L, 8/B, S or Z (5 and 2 stay): codes are read aloud and typed from a phone screen.
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY2345679"
 CODE_LENGTH = 10
 CODE_GROUP = 5
@@ -127,6 +128,29 @@ def _count_overall(session: Session, now: datetime, limit: int) -> None:
     if overall.failures >= limit:
         overall.blocked_until = overall.last_failure_at + FAILURE_WINDOW
     session.flush()
+
+
+def link_attempts(session: Session, chat_id: int) -> LinkAttempt | None:
+    """The failed-attempt row of a chat, or of all chats together (ALL_CHATS), if any."""
+    return session.get(LinkAttempt, chat_id)
+
+
+def backed_off_chats(session: Session, now: datetime) -> list[LinkAttempt]:
+    """Chats that may not try a code now because of their own failures, longest wait first."""
+    return list(
+        session.scalars(
+            select(LinkAttempt)
+            .where(LinkAttempt.chat_id != ALL_CHATS, LinkAttempt.blocked_until > now)
+            .order_by(LinkAttempt.blocked_until.desc())
+        )
+    )
+
+
+def clear_link_attempts(session: Session, chat_id: int) -> bool:
+    """Forget the failures of a chat (its back-off), or of all chats together (ALL_CHATS: the
+    overall limit, for every chat at once). True if there was something to forget."""
+    result = session.execute(delete(LinkAttempt).where(LinkAttempt.chat_id == chat_id))
+    return bool(getattr(result, "rowcount", 0))
 
 
 def _insert(session: Session) -> Any:
@@ -241,6 +265,40 @@ def unlink(session: Session, alliance: Alliance) -> int:
     return int(dropped.rowcount)  # type: ignore[attr-defined]
 
 
+# Why a digest queued before the bot was removed from its group was not sent.
+NOT_IN_GROUP = "not sent: the bot was removed from the group"
+
+
+def bot_removed(session: Session, chat_id: int, now: datetime) -> Alliance | None:
+    """The bot is no longer in this chat (removed, or the group was left or deleted): the
+    alliance's digests pause. Messages still waiting for the chat are not sent (failed, with
+    NOT_IN_GROUP; `outbox retry-failed` can send them once the bot is back). The alliance, if
+    the chat is linked; its first removal time is kept."""
+    alliance = alliance_of_chat(session, chat_id)
+    if alliance is None:
+        return None
+    if alliance.removed_at is None:
+        alliance.removed_at = now
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == PENDING)
+        .values(status=FAILED, last_error=NOT_IN_GROUP, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return alliance
+
+
+def bot_back(session: Session, chat_id: int) -> Alliance | None:
+    """The bot is in this chat again: a paused alliance's digests resume. The alliance, if the
+    chat is linked."""
+    alliance = alliance_of_chat(session, chat_id)
+    if alliance is not None and alliance.removed_at is not None:
+        alliance.removed_at = None
+        session.flush()
+    return alliance
+
+
 def migrate_chat(session: Session, old_chat_id: int, new_chat_id: int) -> bool:
     """A group became a supergroup: the link moves with it."""
     alliance = alliance_of_chat(session, old_chat_id)
@@ -254,6 +312,16 @@ def migrate_chat(session: Session, old_chat_id: int, new_chat_id: int) -> bool:
 def alliances_by_id(session: Session, ids: Iterable[int]) -> dict[int, Alliance]:
     """The linked alliances among these ids."""
     return {a.id: a for a in session.scalars(select(Alliance).where(Alliance.id.in_(list(ids))))}
+
+
+def reachable_alliances_by_id(session: Session, ids: Iterable[int]) -> dict[int, Alliance]:
+    """The linked alliances among these ids whose group the bot is in (digests not paused)."""
+    return {
+        a.id: a
+        for a in session.scalars(
+            select(Alliance).where(Alliance.id.in_(list(ids)), Alliance.removed_at.is_(None))
+        )
+    }
 
 
 def get_alliance(session: Session, alliance_id: int) -> Alliance | None:

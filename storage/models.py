@@ -286,6 +286,9 @@ class Alliance(Base):
     # weekly | biweekly | monthly, with weekday and local time.
     schedule: Mapped[dict[str, Any]] = mapped_column(JSON)
     linked_at: Mapped[datetime]
+    # When the bot was removed from the group (or the group left it): digests pause until the
+    # bot is added back. None while the bot is in the group.
+    removed_at: Mapped[datetime | None]
 
 
 class AllianceCode(Base):

@@ -94,6 +94,8 @@ def due_digests(
     finals = store.final_digests_sent(session)
     series = release_store.series_states(session)
     for alliance in store.all_alliances(session):
+        if alliance.removed_at is not None:
+            continue  # the bot is not in the group: paused until it is added back
         run = _schedule(alliance).previous_run(now, tz)
         last = latest.get(alliance.id)
         if run > alliance.linked_at and (last is None or last.period_end < run):
@@ -373,12 +375,13 @@ def queue_digest(session: Session, prepared: Prepared, now: datetime) -> bool:
 def _queue(session: Session, prepared: list[Prepared], now: datetime) -> list[bool]:
     """Record and queue digests in the caller's transaction, in a few statements.
 
-    Per digest: the alliance is still linked, no other digest was recorded since it was
+    Per digest: the alliance is still linked (and the bot in its group), no other digest was recorded since it was
     computed (else it is recomputed at the next tick), and its (alliance, kind, period_end) row
     is new (else it was decided elsewhere). Charts drawn for a release are kept with it.
     """
     ids = {p.alliance_id for p in prepared}
-    linked = set(store.alliances_by_id(session, ids))
+    # Linked, and the bot is in the group (it may have been removed since the digest was read).
+    linked = set(store.reachable_alliances_by_id(session, ids))
     latest = store.last_digests(session)
     ready = []
     for p in prepared:

@@ -77,6 +77,7 @@ def list_command(database_url: str | None) -> None:
         click.echo("No linked chats. Link one with: buurtstem alliance invite AREA")
         return
     rows = []
+    paused = 0
     for a in alliances:
         try:
             schedule = Schedule.from_json(a.schedule).describe()
@@ -92,14 +93,25 @@ def list_command(database_url: str | None) -> None:
                 schedule,
                 a.language,
                 f"{sent.astimezone(tz):%Y-%m-%d %H:%M}" if sent else "-",
+                (
+                    f"paused: removed from the group on {a.removed_at.astimezone(tz):%Y-%m-%d %H:%M}"
+                    if a.removed_at is not None
+                    else "active"
+                ),
             )
         )
+        paused += a.removed_at is not None
     print_table(
-        ("id", "area", "chat", "linked since", "schedule", "language", "last digest"),
+        ("id", "area", "chat", "linked since", "schedule", "language", "last digest", "digests"),
         rows,
         right=("id",),
     )
     click.echo(f"Times in {settings.timezone}.")
+    if paused:
+        click.echo(
+            "Paused: the bot is not in that group, so no digests are queued or sent there. "
+            "They resume when someone adds the bot back to the group."
+        )
 
 
 # Group chat ids are negative: let "-4001" through as the argument, not as an option.
@@ -137,6 +149,77 @@ def unlink(chat_or_id: int, yes: bool, database_url: str | None) -> None:
     finally:
         db.dispose()
     click.echo(f"Unlinked alliance {alliance_id} ({area}); {dropped} queued message(s) dropped.")
+
+
+# Group chat ids are negative: let "--chat -4001" through.
+@command.command("unblock", context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--chat",
+    "chat_id",
+    type=int,
+    default=None,
+    help="Clear this chat's own back-off (its chat id) instead of the limit for every chat.",
+)
+@YES_OPTION
+@setting_option("database_url")
+def unblock(chat_id: int | None, yes: bool, database_url: str | None) -> None:
+    """Let groups try /koppel codes again after too many wrong ones.
+
+    Without --chat: clears the limit for every chat together (BUURTSTEM_LINK_FAILURES_PER_HOUR
+    failures of all chats within an hour block linking everywhere until the hour ends). With
+    --chat ID: clears that chat's own back-off. Asks first (--yes skips the question).
+    """
+    settings = settings_from(database_url=database_url)
+    now = SystemClock().now()
+    tz = settings.tz
+    target = store.ALL_CHATS if chat_id is None else chat_id
+    if chat_id == store.ALL_CHATS:
+        raise click.ClickException(
+            "0 is not a chat id; leave out --chat to clear the overall limit"
+        )
+    db = open_database(database_url, settings)
+    try:
+        with db.session() as session:
+            row = store.link_attempts(session, target)
+            failures = row.failures if row is not None else 0
+            until = row.blocked_until if row is not None else None
+            backed_off = len(store.backed_off_chats(session, now)) if chat_id is None else 0
+        blocked = until is not None and until > now
+        what = "every chat" if chat_id is None else f"chat {chat_id}"
+        if row is None or (failures <= 0 and not blocked):
+            click.echo(f"Nothing to clear: no failed codes counted for {what}.")
+            return
+        if chat_id is None:
+            state = (
+                f"Linking is blocked for every chat until {until.astimezone(tz):%Y-%m-%d %H:%M}"
+                if blocked and until is not None
+                else "Linking is not blocked"
+            )
+            click.echo(
+                f"{state} ({failures} failed code(s) of all chats counted this hour, limit "
+                f"{settings.link_failures_per_hour}). {backed_off} chat(s) wait because of "
+                "their own failures (not changed; clear one with --chat ID)."
+            )
+        else:
+            state = (
+                f"blocked until {until.astimezone(tz):%Y-%m-%d %H:%M}"
+                if blocked and until is not None
+                else "not blocked"
+            )
+            click.echo(f"Chat {chat_id}: {failures} failed code(s), {state}.")
+        confirm(f"Clear the failed codes of {what}?", yes, "Nothing cleared.")
+        with db.session() as session:
+            store.clear_link_attempts(session, target)
+    finally:
+        db.dispose()
+    if chat_id is None:
+        click.echo(
+            "Cleared: every chat can try a code again. Wrong codes are counted anew; if someone "
+            "keeps guessing, the limit blocks linking again."
+        )
+    else:
+        tries = store.FREE_FAILURES
+        click.echo(f"Cleared: chat {chat_id} can try a code again ({tries} tries before it waits).")
 
 
 @command.command("schedule")

@@ -381,12 +381,14 @@ async def test_a_group_reads_its_own_area_only(
         assert areas == {OVERVECHT}
         assert chats == {group.chat_id}
 
-        # /results in a group (linked or not) is not answered; a resident sees their own area
-        # whatever they add to the command.
+        # /results in a group (linked or not) only says it is for a private chat, no figures;
+        # a resident sees their own area whatever they add to the command.
         count = len(group.messages()), len(stray.messages())
         await group.send(member, f"/results {LEEUWARDEN}")
         await stray.send(stranger, "/results 8924")
-        assert (len(group.messages()), len(stray.messages())) == count
+        assert (len(group.messages()), len(stray.messages())) == (count[0] + 1, count[1] + 1)
+        hint = plain(services.text("nl", "alliance.results.group_only"))
+        assert group.last_message().visible_text == stray.last_message().visible_text == hint
         resident = h.user("Ria")
         await onboard(h, resident, "3563")
         for argument in ("", LEEUWARDEN, "8924", "leeuwarden-oost 8924"):
