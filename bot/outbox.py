@@ -39,7 +39,7 @@ from telegram.error import (
 )
 
 from bot.clock import Clock, SystemClock
-from bot.retrying import surely_not_sent, without_retries
+from bot.retrying import may_have_been_sent, without_retries
 from storage import alliances as alliance_store
 from storage import outbox as store
 from storage.db import Database
@@ -80,6 +80,7 @@ class SendReport:
     failed: int = 0
     rate_limited: int = 0
     recovered_unknown: int = 0
+    unknown: int = 0  # calls that may have reached Telegram, not resent (at most once)
     paused_seconds: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
 
@@ -91,6 +92,7 @@ class SendReport:
         self.failed += other.failed
         self.rate_limited += other.rate_limited
         self.recovered_unknown += other.recovered_unknown
+        self.unknown += other.unknown
         self.paused_seconds += other.paused_seconds
         for name, count in other.errors.items():
             self.errors[name] = self.errors.get(name, 0) + count
@@ -490,7 +492,12 @@ class OutboxSender:
         except (BadRequest, EndPointNotFound) as exc:
             await self._fail(message, report, exc)
         except (TimedOut, NetworkError, InvalidToken) as exc:
-            await self._retry_or_fail(message, report, exc)
+            if may_have_been_sent(exc) and not self.resend_interrupted:
+                # The request went out and no answer came back: Telegram may have sent it.
+                # At most once, as after a crash: not resent without an operator.
+                await self._unknown(message, report, exc)
+            else:
+                await self._retry_or_fail(message, report, exc)
         except TelegramError as exc:
             await self._fail(message, report, exc)
         except Exception as exc:  # a bad payload (TypeError, ...) is permanent: record it
@@ -509,12 +516,26 @@ class OutboxSender:
         self._count(report, exc)
         delay = min(self.backoff_max, self.backoff_base * 2 ** (message.attempts - 1))
         delay *= 0.5 + self._rng.random() / 2  # jitter: senders recovering together spread out
-        if isinstance(exc, NetworkError) and not surely_not_sent(exc):
-            # A read timeout may mean Telegram got it: retrying is at least once for this row.
+        if may_have_been_sent(exc):
+            # Only with resend_interrupted: at least once, this row may arrive twice.
             log.info("outbox: message %d: ambiguous network error, retrying", message.id)
         at = self.clock.now() + timedelta(seconds=delay)
         await self._db(lambda s: store.schedule_retry(s, message.id, at, _reason(exc)))
         report.retried += 1
+
+    async def _unknown(
+        self, message: store.ClaimedMessage, report: SendReport, exc: BaseException
+    ) -> None:
+        self._count(report, exc)
+        reason = f"no answer from Telegram ({_reason(exc)}): delivery unknown, not resent"
+        now = self.clock.now()
+        await self._db(lambda s: store.mark_unknown(s, message.id, reason, now))
+        report.unknown += 1
+        log.warning(
+            "outbox: message %d (%s): no answer from Telegram, delivery unknown, not resent",
+            message.id,
+            message.kind,
+        )
 
     async def _fail(
         self,

@@ -76,6 +76,15 @@ def surely_not_sent(exc: BaseException) -> bool:
     )
 
 
+def may_have_been_sent(exc: BaseException) -> bool:
+    """True when a failed call may have reached Telegram: the connection failed after the request
+    went out (a read timeout, a connection broken before the answer). An HTTP error answer (a 502
+    from Telegram's front end) is not such a failure: it is an answer."""
+    if surely_not_sent(exc):
+        return False
+    return isinstance(exc.__cause__, httpx.TransportError | aiohttp.ClientError | TimeoutError)
+
+
 def is_idempotent(method: str) -> bool:
     """Whether making this Bot API call twice has the same effect as once."""
     return method.lower().startswith(_IDEMPOTENT_PREFIXES)

@@ -6,10 +6,12 @@ Row life cycle (column `status`):
        ^                  |  \\--> failed   (permanent error or attempts used up)
        |                  |
        +--schedule_retry--+      sending --recover_interrupted--> unknown
+                                 sending --mark_unknown (no answer)--> unknown
 
-`sending` is committed right before the Bot API call and means "possibly on its way". A row
-still `sending` after a crash is ambiguous (Telegram has no idempotency key), so it becomes
-`unknown` and is not resent automatically: at most once, see docs/outbox.md.
+`sending` is committed right before the Bot API call and means "possibly on its way". A call
+that went out but got no answer (a read timeout), and a row still `sending` after a crash, are
+ambiguous (Telegram has no idempotency key): such a row becomes `unknown` and is not resent
+automatically (at most once, see docs/outbox.md).
 While a row is `sending`, `next_attempt_at` holds the claim time; on `sent`, `failed` and
 `unknown` rows it holds the time of the last attempt.
 """
@@ -328,6 +330,13 @@ def mark_failed(session: Session, message_id: int, reason: str, now: datetime) -
     """Give up on a `sending` row for good, keeping the reason."""
     return _finish(
         session, message_id, status=FAILED, last_error=_clip(reason), next_attempt_at=now
+    )
+
+
+def mark_unknown(session: Session, message_id: int, reason: str, now: datetime) -> bool:
+    """A `sending` row whose call may have reached Telegram without an answer: not resent."""
+    return _finish(
+        session, message_id, status=UNKNOWN, last_error=_clip(reason), next_attempt_at=now
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from telegram import Update
@@ -13,7 +14,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest
 
 from bot.ordering import ChatOrderedProcessor, chat_key
-from bot.retrying import RetryingRequest, is_idempotent, without_retries
+from bot.retrying import RetryingRequest, is_idempotent, may_have_been_sent, without_retries
 
 URL = "https://api.telegram.org/bot1:X/"
 
@@ -193,3 +194,30 @@ async def test_processor_runs_chats_at_once_and_one_chat_in_order() -> None:
         ]
         assert events == expected
     assert processor.chats_waiting == 0
+
+
+def _raised(exc: BaseException, cause: BaseException | None) -> BaseException:
+    try:
+        raise exc from cause
+    except BaseException as raised:
+        return raised
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (_raised(TimedOut(), httpx.ReadTimeout("read")), True),
+        (_raised(NetworkError("x"), httpx.RemoteProtocolError("closed")), True),
+        (_raised(NetworkError("x"), aiohttp.ServerDisconnectedError()), True),
+        (_raised(TimedOut(), TimeoutError()), True),
+        (_raised(TimedOut(), httpx.ConnectTimeout("connect")), False),
+        (_raised(NetworkError("x"), httpx.ConnectError("refused")), False),
+        (_raised(NetworkError("Bad Gateway"), None), False),  # an answer from the front end
+        (_raised(NetworkError("Bad Gateway"), ValueError("not JSON")), False),
+    ],
+)
+def test_may_have_been_sent_only_when_the_request_went_out_unanswered(
+    error: BaseException, expected: bool
+) -> None:
+    """The outbox leaves such calls `unknown` (at most once) and retries the others."""
+    assert may_have_been_sent(error) is expected
